@@ -1,0 +1,1 @@
+"""Fit, measure and compare MMM libraries on synthetic data with known truth."""

@@ -1,0 +1,1 @@
+"""One adapter module per library; only these modules import the libraries (lazily)."""
