@@ -1,0 +1,43 @@
+"""Regional variation: per-geo multipliers of baseline, spend and effectiveness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import MMMDataConfig
+from .utils import lognormal_multipliers, stream_rng
+
+CHANNEL_JITTER_FRACTION = 1 / 3
+
+
+@dataclass(frozen=True)
+class RegionalVariation:
+    """Multipliers with mean about 1 (all exactly 1 for a single geo).
+
+    ``baseline``: (geo,); ``spend``: (geo, channel); ``effectiveness``: (geo, channel).
+    """
+
+    geos: tuple[str, ...]
+    baseline: np.ndarray
+    spend: np.ndarray
+    effectiveness: np.ndarray
+
+
+def generate_regional_variations(config: MMMDataConfig) -> RegionalVariation:
+    """Draw each geo's baseline, spend and effectiveness levels from the regions stream."""
+    regions = config.regions
+    n_geos, n_channels = regions.n_regions, len(config.channels)
+    if n_geos == 1:
+        ones = np.ones((1, n_channels))
+        return RegionalVariation(regions.names, np.ones(1), ones, ones.copy())
+    rng = stream_rng(config.seed, "regions")
+    baseline = lognormal_multipliers(rng, regions.baseline_variation, n_geos)
+    geo_spend = lognormal_multipliers(rng, regions.spend_variation, (n_geos, 1))
+    jitter_sd = regions.spend_variation * CHANNEL_JITTER_FRACTION
+    spend = geo_spend * lognormal_multipliers(rng, jitter_sd, (n_geos, n_channels))
+    effectiveness = lognormal_multipliers(
+        rng, regions.effectiveness_variation, (n_geos, n_channels)
+    )
+    return RegionalVariation(regions.names, baseline, spend, effectiveness)
