@@ -50,15 +50,17 @@ def delayed_weights(
 def weibull_weights(
     lam: np.ndarray | float, k: np.ndarray | float, l_max: int, normalize: bool
 ) -> np.ndarray:
-    """Weibull-pdf weights over lags 1..l_max, scaled to a maximum of 1 before normalising.
+    """Weibull-pdf weights over lags 1..l_max, min-max scaled to [0, 1] before normalising.
 
-    Same definition as PyMC-Marketing's ``weibull_adstock(type="PDF")``.
+    Same definition as PyMC-Marketing's ``weibull_adstock(type="PDF")``, except that a
+    flat kernel (e.g. ``l_max=1``), where min-max scaling is 0/0, gets weights 1.
     """
     lam, k = np.broadcast_arrays(np.asarray(lam, float), np.asarray(k, float))
     t = np.arange(1, l_max + 1).reshape((l_max,) + (1,) * lam.ndim).astype(float)
     pdf = (k / lam) * (t / lam) ** (k - 1) * np.exp(-((t / lam) ** k))
-    pdf = pdf / pdf.max(axis=0, keepdims=True)
-    return _normalise(pdf, normalize)
+    low, span = pdf.min(axis=0, keepdims=True), np.ptp(pdf, axis=0, keepdims=True)
+    scaled = np.divide(pdf - low, span, out=np.ones(pdf.shape), where=span > 0)
+    return _normalise(scaled, normalize)
 
 
 def adstock_weights(fun: str, params: dict, l_max: int, normalize: bool) -> np.ndarray:
