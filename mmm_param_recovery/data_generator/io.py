@@ -132,7 +132,8 @@ def _read_frame(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DatasetFormatError(f"{path}: file not found; allowed: an existing .csv or .parquet")
     try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        frame = (pd.read_parquet(path) if path.suffix == ".parquet"
+                 else pd.read_csv(path, float_precision="round_trip"))
     except (OSError, ValueError) as error:
         raise DatasetFormatError(f"{path}: cannot be read as a table ({error})") from error
     if "date" in frame.columns:
