@@ -32,9 +32,13 @@ def _frozen_mapping(values: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(values or {}))
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not isinstance(value, int | float) or isinstance(value, bool) or not ok:
+    ok = _is_number(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
         _fail(name, value, "a number >= 0" if allow_zero else "a number > 0")
 
 
@@ -70,7 +74,9 @@ class TransformConfig:
             _fail(
                 f"{where}.saturation_fun", self.saturation_fun, f"one of {SATURATION_FUNCTIONS}"
             )
-        _check_keys(f"{where}.adstock_params", self.adstock_params, _ADSTOCK_PARAMS[self.adstock_fun])
+        _check_keys(
+            f"{where}.adstock_params", self.adstock_params, _ADSTOCK_PARAMS[self.adstock_fun]
+        )
         _check_keys(
             f"{where}.saturation_params",
             self.saturation_params,
@@ -79,7 +85,7 @@ class TransformConfig:
         if not isinstance(self.adstock_lmax, int) or self.adstock_lmax < 1:
             _fail(f"{where}.adstock_lmax", self.adstock_lmax, "an integer >= 1")
         for key, value in self.adstock_params.items():
-            if key == "alpha" and not 0 <= value < 1:
+            if key == "alpha" and not (_is_number(value) and 0 <= value < 1):
                 _fail(f"{where}.adstock_params.alpha", value, "0 <= alpha < 1")
             elif key != "alpha":
                 _check_positive(f"{where}.adstock_params.{key}", value, allow_zero=key == "theta")
