@@ -1,0 +1,210 @@
+"""Plots of stored results: each writes a plausible PNG; mismatched coordinates raise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import arviz as az
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from matplotlib.figure import Figure
+
+from mmm_param_recovery.benchmarking import visualization as viz
+from mmm_param_recovery.benchmarking.truth import canonical_truth
+from mmm_param_recovery.data_generator import customize_preset, generate_mmm_dataset
+from mmm_param_recovery.errors import CoordinateMismatchError, DatasetFormatError
+
+CHAINS, DRAWS = 2, 20
+IDENTITY = {"dataset": "basic", "seed": 1, "run_key": "k"}
+
+
+@pytest.fixture(scope="module")
+def truth() -> xr.Dataset:
+    config = customize_preset("basic", n_periods=30, **{"regions.n_regions": 2})
+    return canonical_truth(generate_mmm_dataset(config))
+
+
+def make_posterior(truth: xr.Dataset, seed: int = 0, scale: float = 1.0) -> az.InferenceData:
+    """A canonical posterior near ``truth``: contributions times ``scale`` with noise."""
+    rng = np.random.default_rng(seed)
+    contribution = truth["channel_contribution"]
+    sample = {"chain": np.arange(CHAINS), "draw": np.arange(DRAWS)}
+    noise = rng.lognormal(0.0, 0.1, (CHAINS, DRAWS, *contribution.shape))
+    draws = xr.DataArray(noise, dims=("chain", "draw", *contribution.dims),
+                         coords=sample) * contribution * scale
+    non_media = (truth["mu"] - contribution.sum("channel")).expand_dims(sample)
+    mu = non_media + draws.sum("channel")
+    sigma = float(np.std(truth["y"] - truth["mu"]))
+    y_ppc = mu + rng.normal(0.0, sigma, mu.shape)
+    roas = draws.sum(("date", "geo")) / truth["spend"].sum(("date", "geo"))
+    posterior = xr.Dataset({
+        "channel_contribution": draws, "non_media": non_media, "mu": mu, "y_ppc": y_ppc,
+        "roas": roas,
+    }).transpose("chain", "draw", ...)
+    return az.InferenceData(posterior=posterior)
+
+
+def runtime_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """runtime_comparison and ess_comparison rows: two ok fits, one failed, one skipped."""
+    fitters = ["pymc:pymc", "pymc:nutpie", "pymc:blackjax", "meridian"]
+    status = ["ok", "ok", "failed", "skipped"]
+    reason = [None, None, "RuntimeError: sampler diverged badly", "needs 40 GB, limit 8 GB"]
+    ident = pd.DataFrame({**IDENTITY, "fitter": fitters, "library": "pymc", "sampler": "",
+                          "status": status, "reason": reason})
+    runtime = ident.assign(build_seconds=[4.0, 9.0, np.nan, np.nan],
+                           sampling_seconds=[30.0, 6.0, np.nan, np.nan],
+                           postprocess_seconds=[2.0, 2.5, np.nan, np.nan],
+                           total_seconds=[36.5, 18.0, np.nan, np.nan],
+                           peak_rss_gb=[1.2, 0.8, np.nan, np.nan])
+    ess = ident.iloc[::-1].assign(ess_per_second=[np.nan, np.nan, 150.0, 12.0])
+    return runtime, ess
+
+
+def assert_png(path: Path, fig: Figure, min_width: int = 400) -> None:
+    assert isinstance(fig, Figure)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 5_000
+    height, width = matplotlib.image.imread(path).shape[:2]
+    assert width >= min_width and height >= 200
+    assert not list(path.parent.glob(".*.tmp"))
+
+
+def texts(fig: Figure) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def test_posterior_predictive_writes_png(truth, tmp_path):
+    path = tmp_path / "plots" / "ppc.png"
+    fig = viz.plot_posterior_predictive(make_posterior(truth), truth["y"], path, "pymc:pymc")
+    assert_png(path, fig)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 3  # sum + 2 geos
+
+
+def test_posterior_predictive_caps_geo_panels(truth, tmp_path):
+    geos = [f"g{i}" for i in range(8)]
+    observed = xr.concat([truth["y"].isel(geo=0, drop=True)] * 8, dim="geo")
+    observed = observed.assign_coords(geo=geos).transpose("date", "geo")
+    ds = make_posterior(truth).posterior[["mu", "y_ppc"]].isel(geo=0, drop=True)
+    ds = xr.concat([ds] * 8, dim="geo").assign_coords(geo=geos)
+    fig = viz.plot_posterior_predictive(ds, observed, tmp_path / "ppc.png", "many geos")
+    assert "first 6 of 8 geos" in fig.get_suptitle()
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 7
+
+
+@pytest.mark.parametrize("change", ["dates", "geo_order", "dtype"])
+def test_posterior_predictive_rejects_other_coords(truth, tmp_path, change):
+    observed = truth["y"]
+    if change == "dates":
+        observed = observed.assign_coords(date=observed["date"].values + np.timedelta64(7, "D"))
+    elif change == "geo_order":
+        observed = observed.isel(geo=[1, 0])
+    else:
+        observed = observed.assign_coords(date=observed["date"].dt.strftime("%Y-%m-%d").values)
+    with pytest.raises(CoordinateMismatchError):
+        viz.plot_posterior_predictive(make_posterior(truth), observed, tmp_path / "p.png", "t")
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_model_comparison(truth, tmp_path):
+    posteriors = {"pymc:pymc": make_posterior(truth), "meridian": make_posterior(truth, 1, 1.2)}
+    path = tmp_path / "cmp.png"
+    assert_png(path, viz.plot_model_comparison(posteriors, truth["y"], path))
+    posteriors["short"] = make_posterior(truth).isel(date=slice(0, 29))
+    with pytest.raises(CoordinateMismatchError):
+        viz.plot_model_comparison(posteriors, truth["y"], tmp_path / "bad.png")
+    with pytest.raises(DatasetFormatError):
+        viz.plot_model_comparison({}, truth["y"], tmp_path / "empty.png")
+
+
+def test_contribution_recovery(truth, tmp_path):
+    path = tmp_path / "contrib.png"
+    fig = viz.plot_contribution_recovery(make_posterior(truth), truth, path, "pymc:nutpie")
+    assert_png(path, fig)
+    swapped = truth.isel(channel=[1, 0])
+    with pytest.raises(CoordinateMismatchError):
+        viz.plot_contribution_recovery(make_posterior(truth), swapped, tmp_path / "x.png", "f")
+
+
+def test_roas_interval_table_matches_arviz(truth):
+    posteriors = {"a": make_posterior(truth), "b": make_posterior(truth, 2, 0.8)}
+    table = viz.roas_interval_table(posteriors, truth)
+    assert list(table.columns) == list(viz.ROAS_COLUMNS)
+    assert len(table) == 4
+    roas = posteriors["b"].posterior["roas"]
+    row = table[(table.fitter == "b") & (table.channel == "x2_search")].iloc[0]
+    hdi = az.hdi(roas.sel(channel="x2_search").values.ravel(), hdi_prob=0.94)
+    np.testing.assert_allclose([row.lo94, row.hi94], hdi)
+    np.testing.assert_allclose(row["mean"], roas.sel(channel="x2_search").mean())
+    assert row.truth == pytest.approx(float(truth["roas"].sel(channel="x2_search")))
+    assert (table.lo94 <= table.lo50).all() and (table.hi50 <= table.hi94).all()
+
+
+def test_roas_forest(truth, tmp_path):
+    posteriors = {"pymc:pymc": make_posterior(truth), "meridian": make_posterior(truth, 3, 1.3)}
+    path = tmp_path / "roas.png"
+    assert_png(path, viz.plot_roas_forest(viz.roas_interval_table(posteriors, truth), path))
+    with pytest.raises(CoordinateMismatchError):
+        viz.roas_interval_table(posteriors, truth.isel(channel=[0]))
+
+
+def test_roas_forest_rejects_conflicting_truth(truth, tmp_path):
+    table = viz.roas_interval_table({"a": make_posterior(truth), "b": make_posterior(truth)},
+                                    truth)
+    table.loc[0, "truth"] += 1.0
+    with pytest.raises(DatasetFormatError, match="truth"):
+        viz.plot_roas_forest(table, tmp_path / "r.png")
+
+
+def test_runtime_ess_keeps_failed_and_skipped_as_labelled_gaps(tmp_path):
+    runtime, ess = runtime_frames()
+    path = tmp_path / "runtime_ess.png"
+    fig = viz.plot_runtime_ess(runtime, ess, path)
+    assert_png(path, fig)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == runtime["fitter"].tolist()
+    shown = texts(fig)
+    assert "failed: RuntimeError: sampler diverged badly" in shown
+    assert "skipped: needs 40 GB, limit 8 GB" in shown
+    assert "total 36.5 s" in shown
+
+
+def test_runtime_ess_rejects_different_fits(tmp_path):
+    runtime, ess = runtime_frames()
+    with pytest.raises(CoordinateMismatchError):
+        viz.plot_runtime_ess(runtime, ess.iloc[1:], tmp_path / "r.png")
+    with pytest.raises(DatasetFormatError, match="ess_per_second"):
+        viz.plot_runtime_ess(runtime, ess.drop(columns="ess_per_second"), tmp_path / "r.png")
+
+
+def test_memory_labels_rows_by_dataset_and_seed_when_fitter_repeats(tmp_path):
+    runtime, _ = runtime_frames()
+    twice = pd.concat([runtime, runtime.assign(seed=2)], ignore_index=True)
+    path = tmp_path / "memory.png"
+    fig = viz.plot_memory(twice, path)
+    assert_png(path, fig)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[5] == "pymc:nutpie · basic · seed 2"
+    assert sum(t.startswith("skipped") for t in texts(fig)) == 2
+    with pytest.raises(DatasetFormatError, match="several rows"):
+        viz.plot_memory(pd.concat([runtime, runtime]), tmp_path / "m.png")
+
+
+def test_coverage_calibration(tmp_path):
+    rows = [
+        {"fitter": f, "metric": m, "nominal": n, "empirical": min(1.0, n + d), "binomial_se": 0.05}
+        for f, d in (("pymc:pymc", 0.02), ("meridian", -0.1))
+        for m in ("contribution_coverage", "roas_coverage")
+        for n in (0.5, 0.8, 0.94)
+    ]
+    path = tmp_path / "coverage.png"
+    assert_png(path, viz.plot_coverage_calibration(pd.DataFrame(rows), path))
+    with pytest.raises(DatasetFormatError, match="binomial_se"):
+        viz.plot_coverage_calibration(pd.DataFrame(rows).drop(columns="binomial_se"), path)
+
+
+def test_fitter_colors_are_fixed():
+    assert viz.fitter_color("pymc:nutpie") == viz.FITTER_COLORS["pymc:nutpie"]
+    assert viz.fitter_color("new:lib") == viz.fitter_color("new:lib")
