@@ -89,8 +89,10 @@ def apply_adstock(x: np.ndarray, fun: str, params: dict, l_max: int, normalize: 
 def hill_saturation(x: np.ndarray, slope: np.ndarray | float, kappa: np.ndarray | float):
     """x**s / (kappa**s + x**s): 0 at x=0, 1/2 at x=kappa, tends to 1; x >= 0."""
     x = np.asarray(x, dtype=float)
-    ratio = np.divide(kappa, x, out=np.full(np.broadcast(x, kappa).shape, np.inf), where=x > 0)
-    return 1.0 / (1.0 + ratio**slope)
+    with np.errstate(over="ignore"):  # tiny x: kappa / x -> inf, response -> 0 (exact limit)
+        ratio = np.divide(kappa, x, out=np.full(np.broadcast(x, kappa).shape, np.inf),
+                          where=x > 0)
+        return 1.0 / (1.0 + ratio**slope)
 
 
 def logistic_saturation(x: np.ndarray, lam: np.ndarray | float) -> np.ndarray:
