@@ -13,6 +13,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from mmm_param_recovery.benchmarking import visualization as viz
+from mmm_param_recovery.benchmarking.recovery import compute_recovery_metrics
 from mmm_param_recovery.benchmarking.truth import canonical_truth
 from mmm_param_recovery.data_generator import customize_preset, generate_mmm_dataset
 from mmm_param_recovery.errors import CoordinateMismatchError, DatasetFormatError
@@ -39,10 +40,10 @@ def make_posterior(truth: xr.Dataset, seed: int = 0, scale: float = 1.0) -> az.I
     mu = non_media + draws.sum("channel")
     sigma = float(np.std(truth["y"] - truth["mu"]))
     y_ppc = mu + rng.normal(0.0, sigma, mu.shape)
-    roas = draws.sum(("date", "geo")) / truth["spend"].sum(("date", "geo"))
     posterior = xr.Dataset({
         "channel_contribution": draws, "non_media": non_media, "mu": mu, "y_ppc": y_ppc,
-        "roas": roas,
+        "roas": draws.sum(("date", "geo")) / truth["spend"].sum(("date", "geo")),
+        "roas_by_geo": draws.sum("date") / truth["spend"].sum("date"),
     }).transpose("chain", "draw", ...)
     return az.InferenceData(posterior=posterior)
 
@@ -128,31 +129,41 @@ def test_contribution_recovery(truth, tmp_path):
         viz.plot_contribution_recovery(make_posterior(truth), swapped, tmp_path / "x.png", "f")
 
 
-def test_roas_interval_table_matches_arviz(truth):
+def recovery_rows(truth: xr.Dataset, posteriors: dict[str, az.InferenceData]) -> pd.DataFrame:
+    """recovery_metrics rows (identity columns + tidy metric rows) of several fitters."""
+    frames = [
+        pd.DataFrame(compute_recovery_metrics(posterior, truth, fitter)).assign(
+            **IDENTITY, fitter=fitter, status="ok", reason=None)
+        for fitter, posterior in posteriors.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_roas_interval_table_picks_stored_rows(truth):
     posteriors = {"a": make_posterior(truth), "b": make_posterior(truth, 2, 0.8)}
-    table = viz.roas_interval_table(posteriors, truth)
+    table = viz.roas_interval_table(recovery_rows(truth, posteriors))
     assert list(table.columns) == list(viz.ROAS_COLUMNS)
-    assert len(table) == 4
-    roas = posteriors["b"].posterior["roas"]
-    row = table[(table.fitter == "b") & (table.channel == "x2_search")].iloc[0]
-    hdi = az.hdi(roas.sel(channel="x2_search").values.ravel(), hdi_prob=0.94)
-    np.testing.assert_allclose([row.lo94, row.hi94], hdi)
-    np.testing.assert_allclose(row["mean"], roas.sel(channel="x2_search").mean())
+    assert table[["fitter", "channel"]].values.tolist() == [
+        ["a", "x1_tv"], ["a", "x2_search"], ["b", "x1_tv"], ["b", "x2_search"]]
+    roas = posteriors["b"].posterior["roas"].sel(channel="x2_search")
+    row = table.iloc[3]
+    np.testing.assert_allclose([row.lo94, row.hi94], az.hdi(roas.values.ravel(), hdi_prob=0.94))
+    np.testing.assert_allclose(row["mean"], roas.mean())
     assert row.truth == pytest.approx(float(truth["roas"].sel(channel="x2_search")))
     assert (table.lo94 <= table.lo50).all() and (table.hi50 <= table.hi94).all()
+
+
+def test_roas_interval_table_rejects_several_runs(truth):
+    rows = recovery_rows(truth, {"a": make_posterior(truth)})
+    with pytest.raises(DatasetFormatError, match="one"):
+        viz.roas_interval_table(pd.concat([rows, rows.assign(seed=2)]))
 
 
 def test_roas_forest(truth, tmp_path):
     posteriors = {"pymc:pymc": make_posterior(truth), "meridian": make_posterior(truth, 3, 1.3)}
     path = tmp_path / "roas.png"
-    assert_png(path, viz.plot_roas_forest(viz.roas_interval_table(posteriors, truth), path))
-    with pytest.raises(CoordinateMismatchError):
-        viz.roas_interval_table(posteriors, truth.isel(channel=[0]))
-
-
-def test_roas_forest_rejects_conflicting_truth(truth, tmp_path):
-    table = viz.roas_interval_table({"a": make_posterior(truth), "b": make_posterior(truth)},
-                                    truth)
+    table = viz.roas_interval_table(recovery_rows(truth, posteriors))
+    assert_png(path, viz.plot_roas_forest(table, path))
     table.loc[0, "truth"] += 1.0
     with pytest.raises(DatasetFormatError, match="truth"):
         viz.plot_roas_forest(table, tmp_path / "r.png")

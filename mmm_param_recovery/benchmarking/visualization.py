@@ -26,6 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from mmm_param_recovery.benchmarking._rows import ALL
 from mmm_param_recovery.benchmarking._sample_stats import equal_tailed, mean_and_hdi, samples_last
 from mmm_param_recovery.benchmarking._xr_checks import (
     SAMPLE_DIMS,
@@ -48,6 +49,10 @@ PHASES = (
     ("postprocess_seconds", "post-processing", "#fdae6b"),
 )
 ROAS_COLUMNS = ("fitter", "channel", "mean", "lo50", "hi50", "lo94", "hi94", "truth")
+ROAS_METRICS = {
+    "roas_posterior_mean": "mean", "roas_hdi50_low": "lo50", "roas_hdi50_high": "hi50",
+    "roas_hdi94_low": "lo94", "roas_hdi94_high": "hi94", "roas_true": "truth",
+}
 COVERAGE_COLUMNS = ("fitter", "nominal", "empirical", "binomial_se")
 FITTER_COLORS = {
     "pymc:pymc": "#1f77b4",
@@ -236,24 +241,29 @@ def plot_contribution_recovery(posterior: Posterior, truth: xr.Dataset, path: st
     return _save(fig, path)
 
 
-def roas_interval_table(posteriors: Mapping[str, Posterior], truth: xr.Dataset) -> pd.DataFrame:
-    """Tidy ROAS intervals: one row per (fitter, channel) with the true ROAS beside.
+def roas_interval_table(recovery_df: pd.DataFrame) -> pd.DataFrame:
+    """ROAS intervals per (fitter, channel), picked from stored recovery rows (no recomputing).
 
-    ``posteriors`` maps fitter -> posterior with ``roas`` (chain, draw, channel);
-    ``truth["roas"]`` (channel,). Columns ``fitter, channel, mean, lo50, hi50, lo94, hi94,
-    truth``; intervals are HDIs (the ``arviz.hdi`` estimator), ROAS in y per currency unit.
+    ``recovery_df``: recovery_metrics rows of ONE (dataset, seed) with columns ``fitter,
+    metric, channel, geo, value``; it uses the per-channel rows (``geo == "all"``) of
+    ``roas_posterior_mean``, ``roas_hdi50_low|high``, ``roas_hdi94_low|high`` and
+    ``roas_true`` written by ``recovery.compute_recovery_metrics`` (HDIs: the
+    ``arviz.hdi`` estimator). Returns columns ``ROAS_COLUMNS``; a missing metric is NaN.
     """
-    frames = []
-    for fitter, posterior in posteriors.items():
-        samples = samples_last(_checked_variable(posterior, "roas", truth["roas"]), ("channel",))
-        mean, lo50, hi50 = mean_and_hdi(samples, 0.5)
-        _, lo94, hi94 = mean_and_hdi(samples, 0.94)
-        frames.append(pd.DataFrame({
-            "fitter": fitter, "channel": truth["channel"].values.astype(str), "mean": mean,
-            "lo50": lo50, "hi50": hi50, "lo94": lo94, "hi94": hi94,
-            "truth": truth["roas"].values,
-        }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ROAS_COLUMNS)
+    _require_columns(recovery_df, ("fitter", "metric", "channel", "geo", "value"), "recovery_df")
+    runs = recovery_df[[c for c in ("dataset", "seed") if c in recovery_df]].drop_duplicates()
+    if len(runs) > 1:
+        raise DatasetFormatError(
+            f"recovery_df: rows of {len(runs)} (dataset, seed) runs; allowed: one (filter first)"
+        )
+    rows = recovery_df[recovery_df["metric"].isin(list(ROAS_METRICS))
+                       & (recovery_df["geo"] == ALL) & (recovery_df["channel"] != ALL)]
+    if rows.duplicated(["fitter", "channel", "metric"]).any():
+        raise DatasetFormatError("recovery_df: several rows for one (fitter, channel, metric)")
+    table = rows.pivot(index=["fitter", "channel"], columns="metric", values="value")
+    order = pd.MultiIndex.from_frame(rows[["fitter", "channel"]].drop_duplicates())
+    table = table.reindex(index=order, columns=list(ROAS_METRICS)).rename(columns=ROAS_METRICS)
+    return table.reset_index()[list(ROAS_COLUMNS)]
 
 
 def _dodge(n: int, span: float) -> np.ndarray:
