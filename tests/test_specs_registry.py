@@ -1,0 +1,208 @@
+"""Fit specs, run keys and the fitter registry: validation, identity, eligibility."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mmm_param_recovery.benchmarking import registry
+from mmm_param_recovery.benchmarking.adapters.base import SamplingSettings
+from mmm_param_recovery.benchmarking.registry import GIB, get_fitter, list_fitters
+from mmm_param_recovery.benchmarking.specs import (
+    DatasetRef,
+    FitSpec,
+    make_fit_spec,
+    run_key,
+    spec_from_dict,
+    spec_to_dict,
+)
+from mmm_param_recovery.errors import FitSpecError
+
+FITTERS = ("pymc:pymc", "pymc:nutpie", "pymc:numpyro", "pymc:blackjax", "meridian")
+VERSIONS = {"pymc-marketing": "0.19.2", "pymc": "5.28.5"}
+LARGE = dict(n_dates=208, n_geos=50, n_channels=30)
+MACHINE_24_GIB = 24 * GIB
+
+
+def _dataset(**overrides) -> DatasetRef:
+    fields = dict(name="small_business", seed=1, config_hash="ab12", path="/data/small",
+                  n_dates=104, n_geos=1, n_channels=4)
+    return DatasetRef(**{**fields, **overrides})
+
+
+def _spec(fitter: str = "pymc:nutpie", **overrides) -> FitSpec:
+    settings = dict(chains=2, draws=50, tune=40, target_accept=0.9, seed=3)
+    return make_fit_spec(fitter, _dataset(), **{**settings, **overrides})
+
+
+def test_registry_lists_the_five_fitters():
+    assert list_fitters() == FITTERS
+    assert [get_fitter(name).folder_stem for name in FITTERS] == [
+        "pymc_pymc", "pymc_nutpie", "pymc_numpyro", "pymc_blackjax", "meridian"]
+
+
+@pytest.mark.parametrize("name", FITTERS)
+def test_every_registered_adapter_loads_without_importing_its_library(name):
+    code = (
+        "import sys\n"
+        "from mmm_param_recovery.benchmarking.registry import get_fitter\n"
+        f"adapter = get_fitter({name!r}).load_adapter()\n"
+        "methods = ('environment', 'versions', 'build', 'sample', 'postprocess')\n"
+        "assert all(callable(getattr(adapter, m)) for m in methods)\n"
+        "heavy = ('pymc', 'pymc_marketing', 'meridian', 'jax', 'tensorflow', 'nutpie')\n"
+        "print(adapter.library, sorted(set(heavy) & set(sys.modules)))\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.split(maxsplit=1) == [get_fitter(name).library, "[]\n"]
+
+
+@pytest.mark.parametrize(
+    ("fitter", "overrides", "field_name"),
+    [
+        ("pymc:hmc", {}, "fitter"),
+        ("stan", {}, "fitter"),
+        ("pymc:nutpie", {"chains": 0}, "chains"),
+        ("pymc:nutpie", {"draws": 0}, "draws"),
+        ("pymc:nutpie", {"tune": -1}, "tune"),
+        ("pymc:nutpie", {"chains": 2.5}, "chains"),
+        ("pymc:nutpie", {"target_accept": 1.0}, "target_accept"),
+        ("pymc:nutpie", {"target_accept": 0.0}, "target_accept"),
+        ("pymc:nutpie", {"seed": -1}, "seed"),
+        ("pymc:nutpie", {"cores": 0}, "cores"),
+        ("pymc:nutpie", {"timeout_seconds": 0}, "timeout_seconds"),
+        ("pymc:nutpie", {"options": {"nutpie_backend": "cuda"}}, "nutpie_backend"),
+        ("pymc:pymc", {"options": {"nutpie_backend": "jax"}}, "settings.options"),
+    ],
+)
+def test_bad_spec_raises_fitspecerror_naming_field_and_allowed(fitter, overrides, field_name):
+    with pytest.raises(FitSpecError, match="allowed") as info:
+        _spec(fitter, **overrides)
+    assert field_name in str(info.value)
+
+
+def test_unknown_fitter_message_lists_the_allowed_names():
+    with pytest.raises(FitSpecError) as info:
+        get_fitter("pymc:hmc")
+    assert all(name in str(info.value) for name in FITTERS)
+
+
+def test_settings_sampler_must_be_the_fitters_sampler():
+    settings = SamplingSettings(2, 50, 40, 0.9, 3, sampler="numpyro")
+    with pytest.raises(FitSpecError, match="settings.sampler: 'numpyro'.*'nutpie'"):
+        FitSpec("pymc:nutpie", settings, _dataset(), cores=2)
+    with pytest.raises(FitSpecError, match="settings.sampler"):
+        FitSpec("meridian", settings, _dataset(), cores=2)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field_name"),
+    [({"name": "a/b"}, "dataset.name"), ({"config_hash": "XYZ"}, "dataset.config_hash"),
+     ({"seed": -2}, "dataset.seed"), ({"n_geos": 0}, "dataset.n_geos")],
+)
+def test_bad_dataset_ref_raises(overrides, field_name):
+    with pytest.raises(FitSpecError, match=field_name):
+        _dataset(**overrides)
+
+
+def test_spec_dict_round_trip_is_json_ready():
+    spec = _spec(options={"nutpie_backend": "jax"}, timeout_seconds=60)
+    data = json.loads(json.dumps(spec_to_dict(spec)))
+    assert spec_from_dict(data) == spec
+
+
+def test_run_key_is_the_same_in_a_fresh_process_with_another_hash_seed():
+    spec = _spec(options={"nutpie_backend": "jax"})
+    code = (
+        "import json, sys\n"
+        "from mmm_param_recovery.benchmarking.specs import run_key, spec_from_dict\n"
+        "spec, versions = json.loads(sys.stdin.read())\n"
+        "print(run_key(spec_from_dict(spec), versions))\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code], input=json.dumps([spec_to_dict(spec), VERSIONS]),
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )
+    assert child.stdout.strip() == run_key(spec, VERSIONS)
+    assert len(run_key(spec, VERSIONS)) == 64
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"fitter": "pymc:pymc"},
+        {"chains": 3},
+        {"draws": 51},
+        {"tune": 41},
+        {"target_accept": 0.95},
+        {"seed": 4},
+        {"cores": 1},
+        {"options": {"nutpie_backend": "jax"}},
+    ],
+)
+def test_run_key_changes_with_every_spec_field(change):
+    assert run_key(_spec(**change), VERSIONS) != run_key(_spec(), VERSIONS)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"name": "other"}, {"seed": 2}, {"config_hash": "ab13"}, {"n_dates": 105},
+     {"n_geos": 2}, {"n_channels": 5}],
+)
+def test_run_key_changes_with_every_dataset_field_but_the_path(change):
+    base = _spec()
+    changed = dataclasses.replace(base, dataset=dataclasses.replace(base.dataset, **change))
+    assert run_key(changed, VERSIONS) != run_key(base, VERSIONS)
+
+
+def test_run_key_changes_with_versions_but_not_with_path_or_timeout():
+    base = _spec()
+    assert run_key(base, {**VERSIONS, "pymc": "5.28.6"}) != run_key(base, VERSIONS)
+    assert run_key(base, {**VERSIONS, "numba": "0.61"}) != run_key(base, VERSIONS)
+    moved = dataclasses.replace(base, dataset=dataclasses.replace(base.dataset, path="/x"))
+    patient = dataclasses.replace(base, timeout_seconds=10.0)
+    assert run_key(moved, VERSIONS) == run_key(patient, VERSIONS) == run_key(base, VERSIONS)
+
+
+@pytest.mark.parametrize("name", FITTERS)
+def test_every_fitter_may_fit_small_business_at_full_settings(name):
+    cells = _dataset().cells
+    assert get_fitter(name).ineligibility(4, 1000, cells, MACHINE_24_GIB) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "eligible"),
+    [("pymc:pymc", True), ("pymc:nutpie", True), ("meridian", True),
+     ("pymc:numpyro", False), ("pymc:blackjax", False)],
+)
+def test_jax_samplers_are_ruled_out_of_large_business_on_24_gib(name, eligible):
+    cells = _dataset(**LARGE).cells
+    reason = get_fitter(name).ineligibility(4, 1000, cells, MACHINE_24_GIB)
+    assert (reason is None) == eligible
+    if not eligible:
+        assert name in reason and "GiB" in reason and "exceeds" in reason
+
+
+def test_fewer_draws_make_large_business_fit_in_memory():
+    cells = _dataset(**LARGE).cells
+    assert get_fitter("pymc:numpyro").ineligibility(2, 200, cells, MACHINE_24_GIB) is None
+
+
+def test_options_are_data_on_the_registry_entry():
+    assert get_fitter("pymc:nutpie").options["nutpie_backend"] == ("numba", "jax")
+    assert dict(get_fitter("pymc:pymc").options) == {}
+    with pytest.raises(TypeError):
+        get_fitter("pymc:nutpie").options["x"] = ("y",)  # type: ignore[index]
+
+
+def test_fitters_for_library_and_sampler():
+    assert [e.name for e in registry.fitters_for("pymc")] == list(FITTERS[:4])
+    assert [e.name for e in registry.fitters_for("meridian")] == ["meridian"]
+    with pytest.raises(FitSpecError, match="allowed"):
+        registry.fitters_for("pymc", "hmc")
