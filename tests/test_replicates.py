@@ -100,8 +100,8 @@ def test_coverage_rates_per_cell_and_pooled_with_binomial_se():
     result = coverage_rates(rows, "s")
     cell = find(result, "roas_in_hdi80", geo="geo_a")
     assert (cell["value"], cell["nominal"], cell["n"]) == (0.75, 0.8, 4)
-    assert cell["se"] == pytest.approx(math.sqrt(0.75 * 0.25 / 4))
-    assert cell["se_nominal"] == pytest.approx(math.sqrt(0.8 * 0.2 / 4))
+    assert cell["binomial_se"] == pytest.approx(math.sqrt(0.75 * 0.25 / 4))
+    assert cell["binomial_se_nominal"] == pytest.approx(math.sqrt(0.8 * 0.2 / 4))
     pooled = find(result, "roas_in_hdi80", "pooled", "pooled")
     assert (pooled["value"], pooled["n"]) == (5 / 8, 8)
     assert find(result, "roas_in_hdi80", "all", "all")["value"] == 1.0
@@ -128,7 +128,7 @@ def test_calibrated_posterior_coverage_is_nominal_within_binomial_se():
     for prob in (50, 80, 94):
         pooled = find(result, f"theta_in_hdi{prob}", "pooled", "all")
         assert pooled["n"] == 1500
-        assert abs(pooled["value"] - prob / 100) < 4 * pooled["se_nominal"], pooled
+        assert abs(pooled["value"] - prob / 100) < 4 * pooled["binomial_se_nominal"], pooled
     ranks = rank_uniformity(rows, "s")
     assert find(ranks, "theta_rank_ks_pvalue", "pooled", "all")["value"] > 1e-3
     assert find(ranks, "theta_rank_chi2_pvalue", "pooled", "all")["value"] > 1e-3

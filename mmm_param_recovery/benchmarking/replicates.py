@@ -50,8 +50,8 @@ def coverage_rates(rows_by_seed: RowsBySeed, run_key: str) -> list[Row]:
 
     Rows per cell (across seeds) and pooled over the cells of a level: a specific channel
     or geo label becomes ``"pooled"``. ``value`` = covered fraction p_hat of the ``n``
-    finite indicators; ``nominal``; ``se`` = sqrt(p_hat (1 - p_hat) / n);
-    ``se_nominal`` = sqrt(p (1 - p) / n) (the SE if calibrated); ``n_nonfinite``.
+    finite indicators; ``nominal``; ``binomial_se`` = sqrt(p_hat (1 - p_hat) / n);
+    ``binomial_se_nominal`` = sqrt(p (1 - p) / n) (the SE if calibrated); ``n_nonfinite``.
     Pooled cells of one seed share a dataset, so their SE is optimistic.
     """
     groups = _pooled_groups(rows_by_seed, lambda m: _COVERAGE.search(m) is not None, cells=True)
@@ -62,8 +62,8 @@ def coverage_rates(rows_by_seed: RowsBySeed, run_key: str) -> list[Row]:
         rate = values.mean() if values.size else math.nan
         extra = {
             "nominal": nominal,
-            "se": _binomial_se(rate, values.size),
-            "se_nominal": _binomial_se(nominal, values.size),
+            "binomial_se": _binomial_se(rate, values.size),
+            "binomial_se_nominal": _binomial_se(nominal, values.size),
             "n": values.size,
             "n_nonfinite": n_bad,
         }
