@@ -252,6 +252,18 @@ def test_adstock_truth_by_geo_compared_per_geo():
     assert value(rows, "adstock_alpha_bias", "x1_tv", "geo_b") == pytest.approx(-0.1)
 
 
+def test_adstock_posterior_by_geo_compared_with_shared_truth():
+    truth = make_truth()  # alpha (channel,) = [0.3, 0.5, 0.7]
+    post = exact_posterior(truth)
+    by_geo = np.broadcast_to([[0.3, 0.5, 0.7], [0.2, 0.5, 0.7]], (CHAINS, DRAWS, 2, 3))
+    post["adstock_alpha"] = xr.DataArray(
+        by_geo, dims=("chain", "draw", "geo", "channel"), attrs={"adstock_normalized": "True"}
+    )
+    rows = compute_recovery_metrics(post, truth, "run")
+    assert value(rows, "adstock_alpha_bias", "x1_tv", "geo_b") == pytest.approx(-0.1)
+    assert value(rows, "adstock_alpha_in_hdi94", "x2_radio", "geo_a") == 1.0
+
+
 def test_adstock_missing_from_posterior_is_reported_not_raised():
     truth = make_truth()
     rows = compute_recovery_metrics(exact_posterior(truth).drop_vars("adstock_alpha"), truth, "r")
