@@ -35,6 +35,8 @@ def _posterior(draws=30) -> az.InferenceData:
     )
     posterior = xr.Dataset({"channel_contribution": contribution,
                             "mu": contribution.sum("channel") + 10.0})
+    posterior["channel_contribution"].attrs["adstock_normalized"] = np.True_
+    posterior.attrs["run_key"] = "abc"
     stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((2, draws), bool))})
     return az.InferenceData(posterior=posterior, sample_stats=stats)
 
@@ -56,6 +58,7 @@ def test_round_trip_restores_the_posterior_spec_and_timings(stored):
     assert run.spec["settings"]["draws"] == 30
     loaded = run.posterior()
     xr.testing.assert_identical(loaded.posterior.load(), idata.posterior)
+    assert loaded.posterior["channel_contribution"].attrs["adstock_normalized"] == 1
     assert loaded.sample_stats["diverging"].dtype == bool
 
 

@@ -22,19 +22,23 @@ import logging
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import arviz as az
+import numpy as np
 
 from mmm_param_recovery.benchmarking.registry import FitterEntry, fitters_for, get_fitter
 from mmm_param_recovery.benchmarking.specs import (
     SCHEMA_VERSION,
+    DatasetRef,
     FitSpec,
     run_key,
     run_key_from_dict,
+    spec_from_dict,
     spec_to_dict,
 )
 from mmm_param_recovery.errors import StorageError
@@ -61,7 +65,9 @@ class StoredRun:
 
     def posterior(self) -> az.InferenceData:
         """The canonical posterior (docs/architecture.md), read from posterior.nc."""
-        return az.from_netcdf(self.path / POSTERIOR)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="free_parameters group is not defined")
+            return az.from_netcdf(self.path / POSTERIOR)
 
 
 def run_dir(output_dir: str | Path, spec: FitSpec, key: str) -> Path:
@@ -83,6 +89,23 @@ def write_json_atomic(path: Path, data: Any) -> None:
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     temporary.write_text(json.dumps(data, indent=2, sort_keys=True))
     os.replace(temporary, path)
+
+
+def _netcdf_attrs(attrs: dict[str, Any]) -> None:
+    """Booleans as 0/1 in place: netCDF attributes cannot hold a bool (truth.py does so too)."""
+    for name, value in attrs.items():
+        if isinstance(value, bool | np.bool_):
+            attrs[name] = int(value)
+
+
+def write_posterior(posterior: az.InferenceData, path: Path) -> None:
+    """Write ``posterior`` as netCDF to ``path``; boolean attributes become 0/1, in place."""
+    for group in posterior.groups():
+        dataset = posterior[group]
+        _netcdf_attrs(dataset.attrs)
+        for variable in dataset.variables.values():
+            _netcdf_attrs(variable.attrs)
+    posterior.to_netcdf(str(path))
 
 
 def write_run_spec(folder: Path, spec: FitSpec, key: str, versions: Mapping[str, str]) -> None:
@@ -202,9 +225,89 @@ def save_run(
     final = run_dir(output_dir, spec, key)
     staging = staging_dir(final)
     try:
-        posterior.to_netcdf(str(staging / POSTERIOR))
+        write_posterior(posterior, staging / POSTERIOR)
         write_run_spec(staging, spec, key, versions)
         write_json_atomic(staging / TIMINGS, dict(timings))
         return commit_run(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _entry_of(spec: FitSpec, library: str) -> FitterEntry:
+    entry = get_fitter(spec.fitter)
+    if entry.library != library:
+        raise StorageError(f"spec.fitter: {spec.fitter!r} is invalid here; allowed: a "
+                           f"{library} fitter {[e.name for e in fitters_for(library)]}")
+    return entry
+
+
+def _save_fitted(library: str, fitted: Any, spec: FitSpec, output_dir: str | Path,
+                 timings: Mapping[str, Any] | None) -> Path:
+    """Post-process ``fitted`` with the adapter and store it as a completed run of ``spec``."""
+    adapter = _entry_of(spec, library).load_adapter()
+    posterior = adapter.postprocess(fitted, spec.dataset.prepared(), spec.settings)
+    return save_run(output_dir, spec, adapter.versions(), posterior, timings or {})
+
+
+def save_pymc_model(fitted: Any, spec: FitSpec, output_dir: str | Path = DEFAULT_OUTPUT_DIR,
+                    timings: Mapping[str, Any] | None = None) -> Path:
+    """Store a PyMC-Marketing fit made in this process (``model_fitter.fit_pymc``).
+
+    ``fitted`` is what the adapter's ``sample`` returned, ``spec`` the ``pymc:*`` spec it
+    was fitted with (its dataset folder must exist), ``timings`` whatever was measured
+    (seconds, bytes; may be empty). Returns the completed run folder.
+    """
+    return _save_fitted("pymc", fitted, spec, output_dir, timings)
+
+
+def save_meridian_model(fitted: Any, spec: FitSpec,
+                        output_dir: str | Path = DEFAULT_OUTPUT_DIR,
+                        timings: Mapping[str, Any] | None = None) -> Path:
+    """Store a Meridian fit made in this process; arguments as ``save_pymc_model``."""
+    return _save_fitted("meridian", fitted, spec, output_dir, timings)
+
+
+def _select_run(output_dir: str | Path, dataset_name: str, fitter: str,
+                key: str | None) -> StoredRun:
+    """The newest completed run of ``fitter`` on ``dataset_name`` (whose key starts
+    with ``key`` when given)."""
+    runs = completed_runs(output_dir, dataset_name, (get_fitter(fitter),))
+    matches = [run for run in runs if key is None or run.run_key.startswith(key)]
+    if not matches:
+        wanted = f" with run_key {key}..." if key else ""
+        raise StorageError(f"{Path(output_dir) / dataset_name}: no completed run of {fitter}"
+                           f"{wanted}; allowed: {[run.run_key[:8] for run in runs]}")
+    return matches[0]
+
+
+def _dataset_of(run: StoredRun) -> DatasetRef:
+    """The run's dataset; a moved results tree is found through the sibling folder
+    ``<run>/../<dataset folder name>`` (the layout of run_benchmark.py)."""
+    dataset = spec_from_dict(run.spec).dataset
+    sibling = run.path.parent / dataset.path.name
+    if not dataset.path.is_dir() and sibling.is_dir():
+        return replace(dataset, path=sibling)
+    return dataset
+
+
+def load_pymc_model(dataset_name: str, sampler: str,
+                    output_dir: str | Path = DEFAULT_OUTPUT_DIR, run_key: str | None = None):
+    """The fitted PyMC-Marketing MMM of the newest completed ``pymc:{sampler}`` run on
+    ``dataset_name`` (or of the run whose key starts with ``run_key``).
+
+    PyMC-Marketing models are not stored as such (no pickle): the MMM is rebuilt from the
+    run's dataset with ``model_builder.build_pymc_model`` and its ``idata`` gets the stored
+    free parameters (group ``posterior``) and sampler statistics. Deterministics and the
+    posterior predictive are recomputed on demand, as after any fit (e.g.
+    ``mmm.sample_posterior_predictive(X)``). The canonical posterior (y units, canonical
+    coords) is ``load_run(path).posterior()``.
+    """
+    from mmm_param_recovery.benchmarking.model_builder import build_pymc_model
+
+    run = _select_run(output_dir, dataset_name, f"pymc:{sampler}", run_key)
+    prepared = _dataset_of(run).prepared()
+    stored = run.posterior()
+    mmm = build_pymc_model(prepared.data, prepared.channel_columns, prepared.control_columns)
+    mmm.idata = az.InferenceData(posterior=stored["free_parameters"].load(),
+                                 sample_stats=stored["sample_stats"].load())
+    return mmm
