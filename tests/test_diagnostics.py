@@ -137,10 +137,9 @@ def test_diagnostics_rows_cross_checked_against_arviz():
     rows = rows_by_metric(compute_diagnostics(idata, "run", 20.0, 50.0))
     canonical = canonical_convergence_quantities(idata)
     ess = flat(az.ess(canonical, method="bulk"))
-    assert rows["ess_bulk_min"]["value"] == pytest.approx(ess.min())
-    assert rows["ess_per_second"]["value"] == pytest.approx(ess.min() / 20)
-    assert rows["ess_per_total_second"]["value"] == pytest.approx(ess.min() / 50)
-    assert rows["ess_bulk_q50"]["value"] == pytest.approx(np.median(ess))
+    assert rows["ess_bulk_min_canonical"]["value"] == pytest.approx(ess.min())
+    assert rows["ess_bulk_min_per_sampling_s_canonical"]["value"] == pytest.approx(ess.min() / 20)
+    assert rows["ess_bulk_q50_per_total_s_canonical"]["value"] == pytest.approx(np.median(ess) / 50)
     free_tail = flat(az.ess(idata["free_parameters"][["beta", "sigma"]], method="tail"))
     assert rows["ess_tail_q10_free"]["value"] == pytest.approx(np.quantile(free_tail, 0.1))
     rhat = flat(az.rhat(idata["free_parameters"][["beta", "sigma"]]))
@@ -148,7 +147,7 @@ def test_diagnostics_rows_cross_checked_against_arviz():
     assert rows["rhat_n_above_1.1_free"]["value"] == np.sum(rhat > 1.1) >= 1
     assert rows["rhat_n_above_1.01_free"]["value"] == np.sum(rhat > 1.01)
     assert rows["n_scalars_free"]["value"] == 7
-    assert rows["n_scalars"]["value"] == 3 + 3 + 2
+    assert rows["n_scalars_canonical"]["value"] == 3 + 3 + 2
 
 
 def test_unconstrained_copy_does_not_lower_free_ess():
@@ -179,13 +178,13 @@ def test_missing_energy_and_free_group_give_nan_with_reason():
     assert rows["ebfmi_min"]["note"] == "sample_stats has no 'energy'"
     assert math.isnan(rows["ess_bulk_min_free"]["value"])
     assert "free_parameters" in rows["rhat_max_free"]["note"]
-    assert rows["ess_bulk_min"]["value"] > 0
+    assert rows["ess_bulk_min_canonical"]["value"] > 0
 
 
 def test_zero_or_unknown_seconds_give_nan_rate():
     rows = rows_by_metric(compute_diagnostics(make_idata(), "run", 0.0))
-    assert math.isnan(rows["ess_per_second"]["value"])
-    assert math.isnan(rows["ess_per_total_second"]["value"])
+    assert math.isnan(rows["ess_bulk_min_per_sampling_s_canonical"]["value"])
+    assert math.isnan(rows["ess_bulk_min_per_total_s_canonical"]["value"])
 
 
 # ---------------------------------------------------------------- summary table
@@ -200,9 +199,11 @@ def test_summary_has_one_row_per_fit_including_failures():
     assert set(table["dataset"]) == {"small_business"}
     assert list(table.columns[:5]) == ["dataset", "run_key", "fitter", "status", "reason"]
     assert table.loc[0, "n_divergences"] == 3
-    assert table.loc[0, "ess_per_second"] == pytest.approx(table.loc[0, "ess_bulk_min"] / 10.0)
+    assert table.loc[0, "ess_bulk_min_per_sampling_s_canonical"] == pytest.approx(
+        table.loc[0, "ess_bulk_min_canonical"] / 10.0
+    )
     assert "ebfmi_min: sample_stats has no 'energy'" in table.loc[1, "notes"]
-    assert table.loc[2, "reason"] == "OOM" and math.isnan(table.loc[2, "ess_bulk_min"])
+    assert table.loc[2, "reason"] == "OOM" and math.isnan(table.loc[2, "ess_bulk_min_canonical"])
 
 
 def test_summary_rejects_unknown_keys():

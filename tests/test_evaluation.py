@@ -84,8 +84,8 @@ def test_exact_predictive_has_zero_crps_and_full_coverage():
     y = observed(np.arange(1.0, 13.0).reshape(6, 2))
     rows = compute_fit_metrics(posterior(y, constant_draws(y.values)), y, "run")
     assert value(rows, "crps") == 0.0
-    assert value(rows, "coverage_50") == 1.0
-    assert value(rows, "coverage_94", "geo_1") == 1.0
+    assert value(rows, "y_coverage_50") == 1.0
+    assert value(rows, "y_coverage_94", "geo_1") == 1.0
 
 
 def test_calibrated_predictive_covers_at_nominal_rate():
@@ -96,7 +96,7 @@ def test_calibrated_predictive_covers_at_nominal_rate():
     y_ppc = mu[None, None] + rng.normal(0.0, 2.0, (1, n_draws, n_weeks, 1))
     rows = compute_fit_metrics(posterior(y, constant_draws(mu, 1, n_draws), y_ppc), y, "run")
     for prob in (0.5, 0.94):
-        rate = value(rows, f"coverage_{round(prob * 100)}")
+        rate = value(rows, f"y_coverage_{round(prob * 100)}")
         assert abs(rate - prob) < 4 * math.sqrt(prob * (1 - prob) / n_weeks), (prob, rate)
     z = (y.values[:, 0] - mu[:, 0]) / 2.0
     closed_form = 2.0 * (

@@ -35,8 +35,7 @@ FREE_GROUP = "free_parameters"
 UNCONSTRAINED_SUFFIXES = ("_log__", "_logodds__", "_interval__")
 ESS_STATS = ("min", "q10", "q50", "q90")
 RHAT_THRESHOLDS = (1.01, 1.1)
-PARAMETER_SETS = {"canonical": "", "free": "_free"}
-"""Set name -> suffix of its metric names (the canonical set is the unsuffixed headline)."""
+PARAMETER_SETS = ("canonical", "free")
 _SET_STATS = (
     *(f"ess_{method}_{stat}" for method in ("bulk", "tail") for stat in ESS_STATS),
     "rhat_max",
@@ -132,16 +131,15 @@ def compute_diagnostics(
 ) -> list[Row]:
     """Tidy rows of convergence and efficiency statistics of one fit (channel/geo None).
 
-    Per set (canonical: no suffix; free parameters: suffix ``_free``): ESS bulk and tail
-    summaries, R-hat max and counts above 1.01 and 1.1, scalar count, and the minimum
-    bulk ESS per second of sampling (``ess_per_second``) and of total time
-    (``ess_per_total_second``). Plus divergences, E-BFMI, chains, draws and the seconds.
+    Per set (suffix ``_canonical`` / ``_free``): ESS bulk and tail summaries, R-hat max
+    and counts above 1.01 and 1.1, scalar count, and ESS (min, q50) per second of
+    sampling and of total time. Plus divergences, E-BFMI, chains, draws and the seconds.
     """
     seconds = {"sampling": sampling_seconds, "total": total_seconds}
     rows: list[Row] = []
-    for set_name, suffix in PARAMETER_SETS.items():
+    for set_name in PARAMETER_SETS:
         ds, note = _parameter_set(idata, set_name)
-        rows += _set_rows(run_key, suffix, ds, note, seconds)
+        rows += _set_rows(run_key, set_name, ds, note, seconds)
     rows += _sampler_rows(run_key, idata)
     rows += [metric_row(run_key, f"{k}_seconds", v) for k, v in seconds.items()]
     return rows
@@ -199,19 +197,18 @@ def _parameter_set(idata: az.InferenceData, set_name: str) -> tuple[xr.Dataset |
 
 def _set_rows(
     run_key: str,
-    suffix: str,
+    set_name: str,
     ds: xr.Dataset | None,
     note: str,
     seconds: Mapping[str, float],
 ) -> list[Row]:
     stats = _set_statistics(ds) if ds is not None else dict.fromkeys(_SET_STATS, math.nan)
-    for name, secs in (
-        ("ess_per_second", seconds["sampling"]),
-        ("ess_per_total_second", seconds["total"]),
-    ):
-        stats[name] = stats["ess_bulk_min"] / secs if secs > 0 else math.nan
+    for stat in ("min", "q50"):
+        for phase, secs in seconds.items():
+            ess = stats[f"ess_bulk_{stat}"]
+            stats[f"ess_bulk_{stat}_per_{phase}_s"] = ess / secs if secs > 0 else math.nan
     extra = {"note": note} if note else {}
-    return [metric_row(run_key, f"{k}{suffix}", v, **extra) for k, v in stats.items()]
+    return [metric_row(run_key, f"{k}_{set_name}", v, **extra) for k, v in stats.items()]
 
 
 def _set_statistics(ds: xr.Dataset) -> dict[str, float]:

@@ -165,7 +165,7 @@ def _predictive_stats(y: np.ndarray, y_ppc: np.ndarray) -> dict[str, tuple[np.nd
     for prob in COVERAGE_PROBS:
         low, high = equal_tailed(y_ppc, prob)
         inside = (y >= low) & (y <= high)
-        out[f"coverage_{round(prob * 100)}"] = (inside.mean(axis=-1), inside.mean())
+        out[f"y_coverage_{round(prob * 100)}"] = (inside.mean(axis=-1), inside.mean())
     return out
 
 
