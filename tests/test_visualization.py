@@ -219,3 +219,12 @@ def test_coverage_calibration(tmp_path):
 def test_fitter_colors_are_fixed():
     assert viz.fitter_color("pymc:nutpie") == viz.FITTER_COLORS["pymc:nutpie"]
     assert viz.fitter_color("new:lib") == viz.fitter_color("new:lib")
+
+
+def test_all_failed_fits_draw_only_gaps(tmp_path):
+    runtime, ess = runtime_frames()
+    runtime = runtime.assign(status="timeout", reason=np.nan)
+    ess = ess.assign(status="timeout", reason=np.nan, ess_per_second=np.nan)
+    fig = viz.plot_runtime_ess(runtime, ess, tmp_path / "r.png")
+    assert texts(fig) == ["timeout"] * 8
+    assert all(ax.get_xlim()[0] == 0 and not len(ax.get_xticks()) for ax in fig.axes)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import arviz as az
@@ -25,6 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from mmm_param_recovery.benchmarking._rows import ALL
 from mmm_param_recovery.benchmarking._sample_stats import equal_tailed, mean_and_hdi, samples_last
@@ -395,7 +396,13 @@ def _rows_axis(ax: Axes, labels: list[str], gaps: list[str | None]) -> np.ndarra
     return y
 
 
-def _value_bars(ax: Axes, df: pd.DataFrame, column: str, labels: list[str], fmt: str) -> None:
+def _short(value: float) -> str:
+    """3 significant digits, or whole numbers with separators from 1,000 (no exponents)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _value_bars(ax: Axes, df: pd.DataFrame, column: str, labels: list[str],
+                fmt: Callable[[float], str]) -> None:
     """Horizontal bars of ``df[column]`` coloured by fitter, values printed, gaps labelled."""
     values = df[column].to_numpy(float)
     gaps = _gaps(df, np.isfinite(values))
@@ -404,12 +411,21 @@ def _value_bars(ax: Axes, df: pd.DataFrame, column: str, labels: list[str], fmt:
     colors = [fitter_color(str(f)) for f in df["fitter"][drawn]]
     ax.barh(y[drawn], values[drawn], color=colors, height=0.6)
     for yi, value in zip(y[drawn], values[drawn], strict=True):
-        ax.annotate(format(value, fmt), (value, yi), xytext=(3, 0), textcoords="offset points",
+        ax.annotate(fmt(value), (value, yi), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=8)
     positive = values[drawn][values[drawn] > 0]
     if positive.size and positive.max() / positive.min() > 50:
         ax.set_xscale("log")
-    ax.margins(x=0.15)
+    _finish_bar_axis(ax, drawn.any(), margin=0.15)
+
+
+def _finish_bar_axis(ax: Axes, any_drawn: bool, margin: float) -> None:
+    """Room for the value labels; a linear axis starts at 0; no ticks when nothing is drawn."""
+    ax.margins(x=margin)
+    if ax.get_xscale() == "linear":
+        ax.set_xlim(left=0)
+    if not any_drawn:
+        ax.set_xticks([])
 
 
 def _phase_bars(ax: Axes, df: pd.DataFrame, labels: list[str]) -> None:
@@ -419,14 +435,15 @@ def _phase_bars(ax: Axes, df: pd.DataFrame, labels: list[str]) -> None:
     y = _rows_axis(ax, labels, gaps)
     drawn = np.array([g is None for g in gaps])
     left = np.zeros(int(drawn.sum()))
-    for (_, label, color), width in zip(PHASES, np.nan_to_num(phases[drawn]).T, strict=True):
-        ax.barh(y[drawn], width, left=left, color=color, height=0.6, label=label)
+    for (*_, color), width in zip(PHASES, np.nan_to_num(phases[drawn]).T, strict=True):
+        ax.barh(y[drawn], width, left=left, color=color, height=0.6)
         left = left + width
     for yi, end, total in zip(y[drawn], left, df["total_seconds"][drawn], strict=True):
-        ax.annotate(f"total {total:.3g} s", (end, yi), xytext=(3, 0),
+        ax.annotate(f"total {_short(total)} s", (end, yi), xytext=(3, 0),
                     textcoords="offset points", va="center", fontsize=8)
-    ax.margins(x=0.2)
-    ax.legend(fontsize=8, loc="lower right")
+    _finish_bar_axis(ax, drawn.any(), margin=0.2)
+    ax.legend(handles=[Patch(color=color, label=label) for _, label, color in PHASES],
+              fontsize=8, loc="lower right")
 
 
 def plot_runtime_ess(runtime_df: pd.DataFrame, ess_df: pd.DataFrame, path: str | Path) -> Figure:
@@ -446,7 +463,7 @@ def plot_runtime_ess(runtime_df: pd.DataFrame, ess_df: pd.DataFrame, path: str |
     left, right = fig.subplots(1, 2, sharey=True)
     _phase_bars(left, runtime_df, labels)
     left.set_xlabel("wall-clock seconds")
-    _value_bars(right, ess, "ess_per_second", labels, ".3g")
+    _value_bars(right, ess, "ess_per_second", labels, _short)
     right.set_xlabel("min bulk ESS (canonical quantities) per sampling second")
     fig.suptitle("Time per phase and sampling efficiency")
     return _save(fig, path)
@@ -461,7 +478,7 @@ def plot_memory(runtime_df: pd.DataFrame, path: str | Path) -> Figure:
     _check_keys(runtime_df, "runtime_df")
     fig = _figure(8, 1.4 + 0.45 * len(runtime_df))
     ax = fig.subplots()
-    _value_bars(ax, runtime_df, "peak_rss_gb", _row_labels(runtime_df), ".2f")
+    _value_bars(ax, runtime_df, "peak_rss_gb", _row_labels(runtime_df), "{:.2f}".format)
     ax.set_xlabel("peak resident memory of the fit process tree (GB)")
     fig.suptitle("Peak memory per fit")
     return _save(fig, path)
