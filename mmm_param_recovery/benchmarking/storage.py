@@ -311,3 +311,16 @@ def load_pymc_model(dataset_name: str, sampler: str,
     mmm.idata = az.InferenceData(posterior=stored["free_parameters"].load(),
                                  sample_stats=stored["sample_stats"].load())
     return mmm
+
+
+def load_meridian_model(dataset_name: str, output_dir: str | Path = DEFAULT_OUTPUT_DIR,
+                        run_key: str | None = None) -> az.InferenceData:
+    """The canonical posterior (docs/architecture.md) of the newest completed Meridian run
+    on ``dataset_name`` (or of the run whose key starts with ``run_key``).
+
+    Not a ``Meridian`` object: Meridian serialises models only with pickle, which this
+    package never reads, and a run stores just Meridian's sampled parameters (group
+    ``free_parameters``), not every posterior variable its ``Analyzer`` needs. Rebuild a
+    model with ``model_builder.build_meridian_model`` on the run's dataset to re-fit.
+    """
+    return _select_run(output_dir, dataset_name, "meridian", run_key).posterior()
