@@ -358,3 +358,13 @@ def test_response_curve_rejects_decreasing_grid_and_other_channels():
     spend, truth, post = _curves(np.sort(grid), grid, np.broadcast_to(grid, (1, 2, 1, 3)))
     with pytest.raises(CoordinateMismatchError, match="channel"):
         response_curve_error(spend, truth, post.assign_coords(channel=["x2_radio"]))
+
+
+def test_roas_mean_abs_rel_error_averages_channel_errors():
+    truth = make_truth()
+    scaled = truth["channel_contribution"].values * np.array([1.1, 0.8, 1.0])
+    draws = np.broadcast_to(scaled, (CHAINS, DRAWS, *scaled.shape)).copy()
+    rows = compute_recovery_metrics(make_posterior(truth, draws), truth, "k")
+    assert value(rows, "roas_mean_abs_rel_error") == pytest.approx((0.1 + 0.2 + 0.0) / 3)
+    exact = compute_recovery_metrics(exact_posterior(truth), truth, "k")
+    assert value(exact, "roas_mean_abs_rel_error") == pytest.approx(0.0, abs=1e-12)

@@ -68,6 +68,7 @@ def compute_recovery_metrics(
         rows += _share_rows(run_key, total, truth)
         for name in ("roas_by_geo", "roas"):
             rows += _scalar_rows(run_key, "roas", ds[name], truth[name])
+        rows.append(_roas_channel_error_row(run_key, ds["roas"], truth["roas"]))
         rows += _adstock_rows(run_key, ds, truth)
     return rows
 
@@ -220,6 +221,15 @@ def _overall_roas_rows(
     media = ("geo", "channel")
     draws = total.sum(media, skipna=False) / spend
     return _scalar_rows(run_key, "roas", draws, true_total.sum(media, skipna=False) / spend)
+
+
+def _roas_channel_error_row(run_key: str, draws: xr.DataArray, truth: xr.DataArray) -> Row:
+    """``roas_mean_abs_rel_error``: mean over channels of |posterior-mean ROAS - truth| /
+    truth (channel and geo ``"all"``); the headline ROAS error of a fit."""
+    mean = draws.mean(SAMPLE_DIMS, skipna=False).transpose("channel").values
+    true = truth.transpose("channel").values
+    error = float(np.mean(np.abs(mean - true) / true))
+    return metric_row(run_key, "roas_mean_abs_rel_error", error, ALL, ALL)
 
 
 def _share_rows(run_key: str, total: xr.DataArray, truth: xr.Dataset) -> list[Row]:
