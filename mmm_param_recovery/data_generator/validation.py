@@ -33,7 +33,8 @@ def validate_data_frame(data: pd.DataFrame, source: str = "data") -> None:
     known = {*KEY_COLUMNS, "y", *channels, *control_columns(data)}
     unknown = [c for c in data.columns if c not in known]
     if unknown:
-        problems.append(f"unknown columns {unknown}; allowed: date, geo, y, x{{i}}_{{name}}, c{{k}}")
+        problems.append(
+            f"unknown columns {unknown}; allowed: date, geo, y, x{{i}}_{{name}}, c{{k}}")
     if not problems:
         problems += _value_problems(data, channels, ["y", *channels, *control_columns(data)])
     _raise_if(problems, source)
