@@ -100,17 +100,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         request = request_from_args(args, default_jobs(args.chains))
         from mmm_param_recovery.benchmarking.runner import run  # heavy: after validation
 
-        records, report = run(request)
+        outcome = run(request)
     except MMMBenchmarkError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return _print_outcome(records, report)
+    return _print_outcome(outcome)
 
 
-def _print_outcome(records, report: Path) -> int:
-    """Print one line per fit and the report path; the exit code from the statuses."""
+def _print_outcome(outcome) -> int:
+    """Print one line per fit, the headline table and the report path; return the exit
+    code from the fits' statuses."""
     failed = False
-    for record in records:
+    for record in outcome.records:
         p = record.planned
         seconds = (record.timings or {}).get("total_seconds")
         timing = f" {seconds:.1f} s" if seconds is not None else ""
@@ -118,7 +119,9 @@ def _print_outcome(records, report: Path) -> int:
         reused = " (reused)" if record.reused else ""
         print(f"{record.status:<8} {p.dataset} seed {p.seed} {p.fitter}{timing}{reused}{note}")
         failed |= record.status in ("failed", "timeout")
-    print(f"report: {report}")
+    print("\nheadline:")
+    print(outcome.headline.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\nreport: {outcome.report}")
     return EXIT_FIT_FAILED if failed else EXIT_OK
 
 

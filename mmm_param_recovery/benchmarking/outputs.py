@@ -17,11 +17,20 @@ import pandas as pd
 
 from mmm_param_recovery.benchmarking import storage
 from mmm_param_recovery.benchmarking import visualization as viz
-from mmm_param_recovery.benchmarking.plan import BenchmarkRequest
+from mmm_param_recovery.benchmarking.plan import BenchmarkRequest, dataset_folder
 from mmm_param_recovery.benchmarking.registry import get_fitter
 from mmm_param_recovery.benchmarking.replicates_table import replicate_table
-from mmm_param_recovery.benchmarking.report import build_report
+from mmm_param_recovery.benchmarking.report import build_report, headline_table
 from mmm_param_recovery.benchmarking.summaries import RunRecord, summary_tables
+from mmm_param_recovery.data_generator import load_dataset
+from mmm_param_recovery.data_generator import visualization as data_viz
+
+DATASET_PLOTS = {  # kind -> (plot, truth parts it needs: a user's dataset may lack them)
+    "spend": (data_viz.plot_spend, ()),
+    "truth_contributions": (data_viz.plot_contributions, ("baseline",)),
+    "truth_decomposition": (data_viz.plot_decomposition, ("baseline", "noise")),
+    "truth_response_curves": (data_viz.plot_saturation_curves, ("transform_parameters",)),
+}
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +77,24 @@ def _per_fit_plots(records: Sequence[RunRecord], truths: dict, output_dir: Path)
     return images
 
 
+def _dataset_plots(request: BenchmarkRequest, output_dir: Path) -> list[Path]:
+    """The generator's views of each dataset: spend, true contributions, y decomposition
+    and true response curves with the observed spend range."""
+    images = []
+    for name in request.dataset_names:
+        for seed in request.seeds:
+            result = load_dataset(dataset_folder(output_dir, name, seed))
+            folder = output_dir / name / "plots"
+            folder.mkdir(parents=True, exist_ok=True)
+            for kind, (plot, needs) in DATASET_PLOTS.items():
+                if not set(needs) <= set(result["ground_truth"]):
+                    continue
+                path = folder / f"dataset_{kind}_seed{seed}.png"
+                plot(result, path)
+                images.append(path)
+    return images
+
+
 def _combined_plots(tables: dict[str, pd.DataFrame], output_dir: Path) -> list[Path]:
     folder = output_dir / "summary" / "combined_plots"
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,8 +135,10 @@ def run_settings(request: BenchmarkRequest, records: Sequence[RunRecord]) -> dic
     }
 
 
-def write_outputs(request: BenchmarkRequest, records: Sequence[RunRecord], truths: dict) -> Path:
-    """Write summary/*.csv, every plot and summary/report.html; return the report path."""
+def write_outputs(request: BenchmarkRequest, records: Sequence[RunRecord],
+                  truths: dict) -> tuple[Path, pd.DataFrame]:
+    """Write summary/*.csv, every plot and summary/report.html; return the report path
+    and the headline table (one row per planned fit)."""
     output_dir = Path(request.output_dir)
     summary = output_dir / "summary"
     summary.mkdir(parents=True, exist_ok=True)
@@ -118,7 +147,9 @@ def write_outputs(request: BenchmarkRequest, records: Sequence[RunRecord], truth
         tables["replicate_summary"] = replicate_table(records)
     for name, frame in tables.items():
         _write_csv(frame, summary / f"{name}.csv")
-    images = _per_fit_plots(records, truths, output_dir) + _combined_plots(tables, output_dir)
+    images = (_dataset_plots(request, output_dir) + _per_fit_plots(records, truths, output_dir)
+              + _combined_plots(tables, output_dir))
     failures = tables["run_status"].loc[lambda t: t["status"] != "ok",
                                         ["dataset", "seed", "fitter", "status", "reason"]]
-    return build_report(output_dir, run_settings(request, records), tables, images, failures)
+    report = build_report(output_dir, run_settings(request, records), tables, images, failures)
+    return report, headline_table(tables)[0]

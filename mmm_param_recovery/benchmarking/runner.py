@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from mmm_param_recovery.benchmarking import isolation, storage
 from mmm_param_recovery.benchmarking.outputs import write_outputs
@@ -115,11 +118,21 @@ def execute(plan: list[PlannedFit], request: BenchmarkRequest, truths: dict) -> 
             return [future.result() for future in futures]
 
 
-def run(request: BenchmarkRequest) -> tuple[list[RunRecord], Path]:
-    """Run the whole benchmark; return the records (plan order) and the report path."""
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run produced: records in plan order, the report and its headline table."""
+
+    records: list[RunRecord]
+    report: Path
+    headline: pd.DataFrame
+
+
+def run(request: BenchmarkRequest) -> RunOutcome:
+    """Run the whole benchmark: datasets, fits, metrics, tables, plots and report."""
     refs = _dataset_refs(request)
     truths = {key: canonical_truth(load_dataset(ref.path)) for key, ref in refs.items()}
     plan = build_plan(request, refs)
     records = execute(plan, request, truths)
-    return records, write_outputs(request, records, truths)
+    report, headline = write_outputs(request, records, truths)
+    return RunOutcome(records, report, headline)
 
