@@ -156,6 +156,9 @@ def validate_pattern(where: str, pattern: str, params: Mapping[str, Any], custom
 class ControlConfig:
     """One control variable ``c{k}``: a pattern (as for channels) around 0, plus noise.
 
+    The pattern level is built like a spend pattern (so a ``custom_fn`` returns values
+    >= 0), then centred to mean 0 and scaled to sd 1 over time.
+
     ``effect``: the change of y (currency per week, per geo, before the geo's baseline
     multiplier) for a one-unit change of the control; controls are centred, unit-scale.
     """

@@ -99,7 +99,8 @@ def _large_business(seed: int) -> MMMDataConfig:
     rng = stream_rng(seed, "preset")
     channels = [_random_channel(rng, i) for i in range(30)]
     controls = [ControlConfig(str(rng.choice(["seasonal", "linear_trend"])),
-                              {"amplitude": 0.5, "growth": float(rng.uniform(-0.5, 1.0))},
+                              {"amplitude": 0.5, "phase": float(rng.uniform(0, 2 * np.pi)),
+                               "growth": float(rng.uniform(-0.5, 1.0))},
                               float(rng.uniform(0.2, 0.6)), float(rng.uniform(-2000, 4000)))
                 for _ in range(10)]
     share = float(rng.uniform(0.2, 0.35))
