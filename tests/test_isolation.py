@@ -196,3 +196,8 @@ def test_a_real_fit_past_its_timeout_then_within_it(dataset, tmp_path):
     posterior = storage.load_run(result.run_dir, result.run_key).posterior()
     assert {"channel_contribution", "mu", "y_ppc", "roas"} <= set(posterior.posterior)
     assert posterior.posterior.sizes["draw"] == 30 and posterior.posterior.sizes["chain"] == 2
+
+    assert storage.model_exists("basic", "pymc", "pymc", output_dir=tmp_path)
+    mmm = storage.load_pymc_model("basic", "pymc", output_dir=tmp_path)
+    assert set(mmm.idata.posterior.data_vars) == set(posterior.free_parameters.data_vars)
+    assert mmm.idata.posterior.sizes["draw"] == 30

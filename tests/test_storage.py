@@ -136,3 +136,11 @@ def test_corrupt_json_is_a_storage_error(stored):
     (path / storage.TIMINGS).write_text("{not json")
     with pytest.raises(StorageError, match="cannot be read as JSON"):
         storage.load_run(path)
+
+
+def test_loading_a_model_without_a_completed_run_names_what_exists(stored):
+    output_dir = stored[0]
+    with pytest.raises(StorageError, match="no completed run of meridian"):
+        storage.load_meridian_model("small_business", output_dir=output_dir)
+    with pytest.raises(StorageError, match="allowed: \\[.{10}\\]"):
+        storage.load_pymc_model("small_business", "pymc", output_dir, run_key="ffffffff")

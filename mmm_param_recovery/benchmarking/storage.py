@@ -318,9 +318,10 @@ def load_meridian_model(dataset_name: str, output_dir: str | Path = DEFAULT_OUTP
     """The canonical posterior (docs/architecture.md) of the newest completed Meridian run
     on ``dataset_name`` (or of the run whose key starts with ``run_key``).
 
-    Not a ``Meridian`` object: Meridian serialises models only with pickle, which this
-    package never reads, and a run stores just Meridian's sampled parameters (group
-    ``free_parameters``), not every posterior variable its ``Analyzer`` needs. Rebuild a
+    Not a ``Meridian`` object: a run stores Meridian's sampled parameters (group
+    ``free_parameters``), not every posterior variable (``tau_g``, ``mu_t``, ...) its
+    ``Analyzer`` needs, so the model cannot be rebuilt with its posterior (and
+    ``meridian.model.model.save_mmm`` is pickle, which this package never reads). Build a
     model with ``model_builder.build_meridian_model`` on the run's dataset to re-fit.
     """
     return _select_run(output_dir, dataset_name, "meridian", run_key).posterior()
