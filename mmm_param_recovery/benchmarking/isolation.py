@@ -35,6 +35,7 @@ from mmm_param_recovery.benchmarking import storage
 from mmm_param_recovery.benchmarking._fit_child import CHILD_RESULT, PHASE_LOG, PHASES
 from mmm_param_recovery.benchmarking.registry import FitterEntry, get_fitter
 from mmm_param_recovery.benchmarking.specs import FitSpec, run_key
+from mmm_param_recovery.errors import MMMBenchmarkError
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,10 @@ class FitResult:
     run_dir: Path | None = None
     stderr_tail: str = ""
     cached: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise MMMBenchmarkError(f"status: {self.status!r} is invalid; allowed: {STATUSES}")
 
     @property
     def posterior_path(self) -> Path | None:
