@@ -75,6 +75,12 @@ class FitResult:
     def posterior_path(self) -> Path | None:
         return None if self.run_dir is None else self.run_dir / storage.POSTERIOR
 
+    @classmethod
+    def from_stored(cls, fitter: str, run: storage.StoredRun) -> FitResult:
+        """The ``ok`` result of a completed run found on disk (``cached=True``)."""
+        return _result_from_timings(fitter, run.run_key, run.timings, status="ok",
+                                    exit_code=0, run_dir=run.path, cached=True)
+
 
 @dataclass
 class _Watch:
@@ -210,7 +216,7 @@ def _failure(spec: FitSpec, watch: _Watch, child: dict[str, Any], tail: str, sta
     return None
 
 
-def _result_from_timings(fitter: str, key: str, timings: dict[str, Any], **extra: Any):
+def _result_from_timings(fitter: str, key: str, timings: dict[str, Any], **extra: Any) -> FitResult:
     """A FitResult whose timing fields are read from a timings mapping."""
     names = ("build_seconds", "sampling_seconds", "postprocess_seconds", "total_seconds")
     seconds = {name: float(timings.get(name, math.nan)) for name in names}
@@ -261,8 +267,7 @@ def _run_fit(spec: FitSpec, output_dir: Path, on_phase, force: bool) -> FitResul
     key = run_key(spec, versions)
     stored = None if force else storage.find_completed_run(output_dir, spec, versions)
     if stored is not None:
-        return _result_from_timings(spec.fitter, key, stored.timings, status="ok",
-                                    exit_code=0, run_dir=stored.path, cached=True)
+        return FitResult.from_stored(spec.fitter, stored)
     settings, total_memory = spec.settings, psutil.virtual_memory().total
     reason = entry.ineligibility(settings.chains, settings.draws, spec.dataset.cells,
                                  total_memory)
