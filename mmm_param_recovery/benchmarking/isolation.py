@@ -193,7 +193,9 @@ def _tail(path: Path) -> str:
         return handle.read().decode("utf-8", errors="replace")
 
 
-def _failure(spec: FitSpec, watch: _Watch, child: dict[str, Any], tail: str, staging: Path):
+def _failure(
+    spec: FitSpec, watch: _Watch, child: dict[str, Any], tail: str, staging: Path
+) -> tuple[str, str] | None:
     """``(status, reason)`` when the fit did not complete, else ``None``."""
     where = f"during phase '{watch.phase}'"
     code = watch.exit_code
@@ -201,8 +203,7 @@ def _failure(spec: FitSpec, watch: _Watch, child: dict[str, Any], tail: str, sta
         return "timeout", f"exceeded the timeout of {spec.timeout_seconds:g} s {where}"
     if code is not None and code < 0:
         name = signal.Signals(-code).name
-        hint = " (from outside the fit: most likely the out-of-memory killer)" * (
-            -code == signal.SIGKILL)
+        hint = " (most likely the out-of-memory killer)" * (-code == signal.SIGKILL)
         peak = watch.peak_rss_bytes / 2**30
         return "failed", f"fit process killed by {name}{hint} {where}; peak RSS {peak:.2f} GiB"
     if child.get("error"):
