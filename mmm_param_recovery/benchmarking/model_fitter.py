@@ -71,10 +71,11 @@ def fit_pymc(
     """Sample a PyMC-Marketing MMM from ``model_builder.build_pymc_model(data_df, ...)``.
 
     ``sampler``: ``pymc``, ``nutpie``, ``numpyro`` or ``blackjax``; chains run in
-    parallel. Returns the adapter's fitted model (with the posterior, deterministics and
-    posterior predictive attached), the sampling wall time in seconds (tune + draws, no
-    compilation or post-processing) and the bulk ESS ``{"min", "q10", "q50", "q90"}``
-    over the canonical quantities (per-channel contribution totals, ROAS, total mu).
+    parallel. Returns the fitted MMM (its ``idata`` holds the posterior, deterministics
+    and posterior predictive), the sampling wall time in seconds (tune + draws; no
+    compilation, which ``from_model`` does first, and no post-processing) and the bulk ESS
+    ``{"min", "q10", "q50", "q90"}`` over the canonical quantities (per-channel
+    contribution totals, ROAS, total mu).
     Raises FitSpecError for an unknown sampler or bad settings, before sampling.
     """
     settings = SamplingSettings(chains=n_chains, draws=n_draws, tune=n_tune,
@@ -95,7 +96,9 @@ def fit_meridian(
 
     ``n_tune`` is Meridian's adaptation (``n_adapt``) plus burn-in. ``data_df``, the
     observed frame the model was built on (an addition to the original signature), puts
-    the posterior on the canonical coordinates for the ESS. Returns as ``fit_pymc`` does.
+    the posterior on the canonical coordinates for the ESS. Returns the fitted
+    ``Meridian`` (posterior in ``inference_data``), the sampling seconds (for Meridian
+    they include the XLA compilation of its sampling loop) and the ESS as ``fit_pymc``.
     """
     settings = SamplingSettings(chains=n_chains, draws=n_draws, tune=n_tune,
                                 target_accept=target_accept, seed=seed)
