@@ -253,9 +253,9 @@ def save_pymc_model(fitted: Any, spec: FitSpec, output_dir: str | Path = DEFAULT
                     timings: Mapping[str, Any] | None = None) -> Path:
     """Store a PyMC-Marketing fit made in this process (``model_fitter.fit_pymc``).
 
-    ``fitted`` is what the adapter's ``sample`` returned, ``spec`` the ``pymc:*`` spec it
-    was fitted with (its dataset folder must exist), ``timings`` whatever was measured
-    (seconds, bytes; may be empty). Returns the completed run folder.
+    ``fitted`` is the fitted MMM (the first value of ``fit_pymc``), ``spec`` the
+    ``pymc:*`` spec it was fitted with (its dataset folder must exist), ``timings``
+    whatever was measured (seconds, bytes; may be empty). Returns the run folder.
     """
     return _save_fitted("pymc", fitted, spec, output_dir, timings)
 
