@@ -118,7 +118,7 @@ def test_a_completed_run_is_reused_unless_forced(fake, dataset, tmp_path):
     start = time.perf_counter()
     again = run_fit(_fake_spec(dataset), tmp_path)
     assert again.cached and again.run_dir == first.run_dir and again.status == "ok"
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 2.0  # no process started
     assert again.peak_rss_bytes == first.peak_rss_bytes
     assert not run_fit(_fake_spec(dataset), tmp_path, force=True).cached
 
