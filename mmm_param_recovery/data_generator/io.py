@@ -137,7 +137,7 @@ def _read_frame(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError) as error:
         raise DatasetFormatError(f"{path}: cannot be read as a table ({error})") from error
     if "date" in frame.columns:
-        frame["date"] = pd.to_datetime(frame["date"], errors="coerce")
+        frame["date"] = pd.to_datetime(frame["date"], errors="coerce", format="ISO8601")
     if "geo" in frame.columns:
         frame["geo"] = frame["geo"].astype(str)
     return frame
