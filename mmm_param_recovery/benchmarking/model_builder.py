@@ -147,10 +147,10 @@ def build_meridian_model(
     effects and one residual sigma per geo (geo models only; a one-geo dataset is a
     national model, where Meridian fixes both), ``meridian_knots(n_weeks)`` trend knots.
     """
-    from meridian.model import model
-
     validate_model_inputs(data_df, channel_columns, control_columns)
     prior_sigma = spend_share_prior_sigma(data_df, channel_columns)
+    from meridian.model import model
+
     with expected_meridian_warnings():
         input_data = _meridian_input_data(
             data_df, list(channel_columns), list(control_columns))
