@@ -20,7 +20,6 @@ Here, in y units:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -39,8 +38,6 @@ from mmm_param_recovery.benchmarking.model_builder import expected_meridian_warn
 
 if TYPE_CHECKING:
     from meridian.model.model import Meridian
-
-logger = logging.getLogger(__name__)
 
 SAMPLED = ("knot_values", "sigma", "alpha_m", "ec_m", "slope_m", "eta_m", "beta_m",
            "gamma_c", "xi_c")

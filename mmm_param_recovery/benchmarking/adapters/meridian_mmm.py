@@ -79,6 +79,8 @@ class MeridianAdapter:
         from immutabledict import immutabledict  # a Meridian dependency; hashable
 
         n_adapt, n_burnin = split_tune(settings.tune)
+        logger.info("sampling Meridian: %d chains x (%d adapt + %d burn-in) x %d draws",
+                    settings.chains, n_adapt, n_burnin, settings.draws)
         with expected_meridian_warnings():
             model.sample_posterior(
                 n_chains=settings.chains, n_adapt=n_adapt, n_burnin=n_burnin,

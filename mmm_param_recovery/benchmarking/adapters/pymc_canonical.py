@@ -8,7 +8,6 @@ predictive are computed here.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -26,8 +25,6 @@ from mmm_param_recovery.benchmarking.model_builder import pymc_inputs
 
 if TYPE_CHECKING:
     from pymc_marketing.mmm.multidimensional import MMM
-
-logger = logging.getLogger(__name__)
 
 LIBRARY_MU = "_mu_original_scale"
 """Deterministic added after the fit: the library's own ``mu`` (the mean of its

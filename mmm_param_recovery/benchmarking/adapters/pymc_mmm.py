@@ -109,6 +109,8 @@ class PyMCAdapter:
         """Tune + draws; returns the MMM with ``idata`` (posterior of the free RVs and
         sampler statistics)."""
         sampler = _sampler(settings)
+        logger.info("sampling with %s: %d chains x %d tune x %d draws", sampler,
+                    settings.chains, settings.tune, settings.draws)
         if sampler == "nutpie":
             idata = _sample_nutpie(model.compiled, settings)
         else:
