@@ -78,6 +78,10 @@ class LibraryAdapter(Protocol):
     def build(self, prepared: PreparedData, settings: SamplingSettings) -> Any:
         """Build (and, where the library allows, compile) the model."""
 
+    def from_model(self, model: Any, settings: SamplingSettings) -> Any:
+        """Prepare a model the user built with ``model_builder`` for ``sample`` (the part
+        of ``build`` after construction; used by the in-process seed API)."""
+
     def sample(self, model: Any, prepared: PreparedData, settings: SamplingSettings) -> Any:
         """Run tune + draws; return the fitted model."""
 
