@@ -59,7 +59,9 @@ class _ReportParser(HTMLParser):
 
 
 def run_folders(output: Path) -> list[Path]:
-    return sorted(p for p in (output / "tiny").glob("*__*") if p.is_dir())
+    """Completed run folders (a staging folder ``*.tmp-<pid>`` is not one)."""
+    return sorted(p for p in (output / "tiny").glob("*__*")
+                  if p.is_dir() and ".tmp-" not in p.name and (p / "timings.json").exists())
 
 
 @pytest.fixture(scope="module")

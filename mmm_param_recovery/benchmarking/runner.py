@@ -7,11 +7,13 @@ Only the CLI prints; this module logs. A failing fit never stops the others: it 
 from __future__ import annotations
 
 import logging
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import psutil
 
 from mmm_param_recovery.benchmarking import isolation, storage
 from mmm_param_recovery.benchmarking.outputs import write_outputs
@@ -127,8 +129,24 @@ class RunOutcome:
     headline: pd.DataFrame
 
 
+def remove_orphaned_staging(output_dir: Path, dataset_names) -> list[Path]:
+    """Delete run staging folders (``<run>.tmp-<pid>``) whose writer process is gone,
+    e.g. after the run was killed; they are never read, only cleaned up."""
+    removed = []
+    for name in dataset_names:
+        for folder in (Path(output_dir) / name).glob("*.tmp-*"):
+            pid = folder.name.rsplit(".tmp-", 1)[1]
+            if folder.is_dir() and pid.isdigit() and not psutil.pid_exists(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
+
+
 def run(request: BenchmarkRequest) -> RunOutcome:
     """Run the whole benchmark: datasets, fits, metrics, tables, plots and report."""
+    if not request.plots_only:
+        for folder in remove_orphaned_staging(request.output_dir, request.dataset_names):
+            logger.info("removed %s, left behind by an interrupted run", folder)
     refs = _dataset_refs(request)
     truths = {key: canonical_truth(load_dataset(ref.path)) for key, ref in refs.items()}
     plan = build_plan(request, refs)
