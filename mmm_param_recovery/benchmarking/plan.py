@@ -16,7 +16,7 @@ import pandas as pd
 import psutil
 
 from mmm_param_recovery.benchmarking.registry import get_fitter
-from mmm_param_recovery.benchmarking.specs import DatasetRef, FitSpec, canonical_json, make_fit_spec
+from mmm_param_recovery.benchmarking.specs import DatasetRef, FitSpec, config_hash, make_fit_spec
 from mmm_param_recovery.data_generator import (
     generate_mmm_dataset,
     get_preset_config,
@@ -24,8 +24,6 @@ from mmm_param_recovery.data_generator import (
     load_dataset_files,
     save_dataset,
 )
-from mmm_param_recovery.data_generator.io import config_to_dict
-from mmm_param_recovery.data_generator.validation import channel_columns
 
 
 @dataclass(frozen=True)
@@ -77,10 +75,6 @@ def dataset_folder(output_dir: Path, name: str, seed: int) -> Path:
     return Path(output_dir) / name / f"data_seed{seed}"
 
 
-def _hash_json(data: object) -> str:
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
-
-
 def _frame_hash(frame: pd.DataFrame) -> str:
     row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     return hashlib.sha256(row_hashes.tobytes()).hexdigest()
@@ -94,33 +88,31 @@ def _stored_hash(folder: Path) -> str | None:
 
 
 def materialise_dataset(request: BenchmarkRequest, name: str, seed: int) -> DatasetRef:
-    """Write (or reuse) the files of dataset ``name`` for ``seed``; return its reference."""
+    """Write (or reuse) the files of dataset ``name`` for ``seed``; return its reference.
+
+    A preset is identified by the hash of its generator config, a user's dataset by the
+    hash of its data and truth contents; the files are rewritten only when that changed.
+    """
     folder = dataset_folder(request.output_dir, name, seed)
     user = request.user_dataset
     if user is not None and name == user.name:
         result = load_dataset_files(user.data_file, user.truth_file)
-        digest = _hash_json([_frame_hash(result["data"]),
-                             _frame_hash(result["ground_truth"]["contributions"])])
+        frames = (result["data"], result["ground_truth"]["contributions"])
+        digest = hashlib.sha256("".join(map(_frame_hash, frames)).encode()).hexdigest()
     else:
         result = generate_mmm_dataset(get_preset_config(name, seed=seed))
-        digest = _hash_json(config_to_dict(result["config"]))
+        digest = config_hash(result["config"])
     if _stored_hash(folder) != digest:
         result["ground_truth"]["dataset_hash"] = digest
         save_dataset(result, folder)
-    return _dataset_ref(name, seed, digest, folder, result["data"])
+    return DatasetRef.from_frame(name, seed, digest, folder, result["data"])
 
 
 def stored_dataset_ref(request: BenchmarkRequest, name: str, seed: int) -> DatasetRef:
     """The reference of a dataset already on disk (``--plots-only``: nothing is written)."""
     folder = dataset_folder(request.output_dir, name, seed)
     result = load_dataset(folder)
-    return _dataset_ref(name, seed, _stored_hash(folder) or "0", folder, result["data"])
-
-
-def _dataset_ref(name, seed, digest, folder, data: pd.DataFrame) -> DatasetRef:
-    return DatasetRef(name=name, seed=seed, config_hash=digest, path=folder,
-                      n_dates=data["date"].nunique(), n_geos=data["geo"].nunique(),
-                      n_channels=len(channel_columns(data)))
+    return DatasetRef.from_frame(name, seed, _stored_hash(folder) or "0", folder, result["data"])
 
 
 def build_plan(request: BenchmarkRequest, datasets: dict[tuple[str, int], DatasetRef]):
