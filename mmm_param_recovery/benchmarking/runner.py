@@ -7,13 +7,11 @@ Only the CLI prints; this module logs. A failing fit never stops the others: it 
 from __future__ import annotations
 
 import logging
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import psutil
 
 from mmm_param_recovery.benchmarking import isolation, storage
 from mmm_param_recovery.benchmarking.outputs import write_outputs
@@ -99,12 +97,7 @@ def _stored_record(planned: PlannedFit, request: BenchmarkRequest, truth) -> Run
     if stored is None:
         return RunRecord(planned, "missing", "no stored result for this spec; run without "
                          "--plots-only to fit it")
-    timings = stored.timings
-    result = isolation.FitResult(
-        planned.fitter, "ok", run_key=stored.run_key, run_dir=stored.path, cached=True,
-        **{k: timings.get(k) for k in ("build_seconds", "sampling_seconds",
-                                       "postprocess_seconds", "total_seconds",
-                                       "peak_rss_bytes")})
+    result = isolation.FitResult.from_stored(planned.fitter, stored)
     return _with_metrics(planned, result, truth)
 
 
@@ -129,23 +122,10 @@ class RunOutcome:
     headline: pd.DataFrame
 
 
-def remove_orphaned_staging(output_dir: Path, dataset_names) -> list[Path]:
-    """Delete run staging folders (``<run>.tmp-<pid>``) whose writer process is gone,
-    e.g. after the run was killed; they are never read, only cleaned up."""
-    removed = []
-    for name in dataset_names:
-        for folder in (Path(output_dir) / name).glob("*.tmp-*"):
-            pid = folder.name.rsplit(".tmp-", 1)[1]
-            if folder.is_dir() and pid.isdigit() and not psutil.pid_exists(int(pid)):
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(folder)
-    return removed
-
-
 def run(request: BenchmarkRequest) -> RunOutcome:
     """Run the whole benchmark: datasets, fits, metrics, tables, plots and report."""
     if not request.plots_only:
-        for folder in remove_orphaned_staging(request.output_dir, request.dataset_names):
+        for folder in storage.remove_orphaned_staging(request.output_dir, request.dataset_names):
             logger.info("removed %s, left behind by an interrupted run", folder)
     refs = _dataset_refs(request)
     truths = {key: canonical_truth(load_dataset(ref.path)) for key, ref in refs.items()}

@@ -30,6 +30,7 @@ from typing import Any
 
 import arviz as az
 import numpy as np
+import psutil
 
 from mmm_param_recovery.benchmarking.registry import FitterEntry, fitters_for, get_fitter
 from mmm_param_recovery.benchmarking.specs import (
@@ -82,6 +83,19 @@ def staging_dir(final: Path) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     return staging
+
+
+def remove_orphaned_staging(output_dir: Path, dataset_names) -> list[Path]:
+    """Delete run staging folders (``<run>.tmp-<pid>``) whose writer process is gone,
+    e.g. after the run was killed; they are never read, only cleaned up."""
+    removed = []
+    for name in dataset_names:
+        for folder in (Path(output_dir) / name).glob("*.tmp-*"):
+            pid = folder.name.rsplit(".tmp-", 1)[1]
+            if folder.is_dir() and pid.isdigit() and not psutil.pid_exists(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -109,7 +109,7 @@ def assemble_canonical(
             f"library's mu by {error:.3g} (relative); allowed: <= {MU_IDENTITY_RTOL:g}"
         )
     spend = frame_to_array(data_df, channel_columns, "spend")
-    alpha = parts.adstock_alpha.assign_attrs(adstock_normalized=parts.adstock_normalized)
+    alpha = parts.adstock_alpha.assign_attrs(adstock_normalized=int(parts.adstock_normalized))
     posterior = xr.Dataset({
         "channel_contribution": contribution,
         "non_media": parts.non_media.transpose(*SAMPLE_DIMS, "date", "geo"),
