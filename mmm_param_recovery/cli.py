@@ -39,6 +39,20 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` unless the help already states its default; lists are
+    shown as space-separated names, as they are typed."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or action.default is argparse.SUPPRESS:
+            return text
+        default = action.default
+        if isinstance(default, list):
+            return f"{text} (default: {' '.join(map(str, default))})"
+        return f"{text} (default: {default})"
+
+
 def default_jobs(chains: int) -> int:
     """Fits in parallel: each gets ``chains`` cores and MEMORY_PER_JOB_GIB of memory."""
     cores = os.cpu_count() or 1
@@ -52,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit PyMC-Marketing (pymc, nutpie, numpyro, blackjax samplers) and Google "
         "Meridian to synthetic MMM data with known truth; write tables, plots and "
         "summary/report.html under --output-dir.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     add = parser.add_argument
     add("--datasets", nargs="+", default=None, metavar="NAME",
@@ -68,20 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
     add("--target-accept", type=float, default=0.9, help="NUTS target acceptance, in (0, 1)")
     add("--seed", type=int, default=42, help="seed of the data and the samplers")
     add("--seeds", type=int, nargs="+", default=None, metavar="SEED",
-        help="several replicate seeds (fresh data per seed); overrides --seed")
+        help="several replicate seeds (fresh data per seed); overrides --seed (default: "
+        "only --seed)")
     add("--force-rerun", action=argparse.BooleanOptionalAction, default=False,
         help="re-fit even when a stored result matches the full spec")
     add("--plots-only", action="store_true",
         help="rebuild tables, plots and report from stored results, without fitting")
     add("--output-dir", type=Path, default=Path("data/results"), help="results folder")
     add("--jobs", type=int, default=None,
-        help="fits in parallel (default: from cores and memory, cores // chains)")
+        help="fits in parallel (default: from cores and memory: cores // chains, at most "
+        f"one per {MEMORY_PER_JOB_GIB:g} GiB)")
     add("--timeout", type=float, default=3600.0, help="seconds per fit before it is killed")
     add("--dataset-file", type=Path, default=None,
-        help="your own data file (CSV/Parquet: date, geo, y, x{i}_{name}, c{k})")
+        help="your own data file (CSV/Parquet: date, geo, y, x{i}_{name}, c{k}) "
+        "(default: none)")
     add("--truth-file", type=Path, default=None,
         help="its truth file (CSV/Parquet: date, geo, contribution_x{i}_{name}); "
-        "required with --dataset-file")
+        "required with --dataset-file (default: none)")
     add("--list", action="store_true", help="list datasets and fitters, then exit")
     add("--verbose", action="store_true", help="log library messages to stderr")
     return parser
