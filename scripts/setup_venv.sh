@@ -19,8 +19,9 @@ echo "setting up .venv (pinned stack, about 3.5 GB; a few minutes the first time
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 # nutpie 0.16.8 declares arviz>=0.20, which clashes on paper with Meridian's arviz<0.20
-# pin yet runs correctly with arviz 0.19: install it without deps, plus what it needs.
-.venv/bin/python -m pip install --quiet --no-deps nutpie==0.16.8
+# pin yet runs correctly with arviz 0.19: install what it needs, then nutpie itself
+# without deps (last, so no later resolver run reports the paper conflict).
 .venv/bin/python -m pip install --quiet -c constraints.txt arro3-core obstore zarr
+.venv/bin/python -m pip install --quiet --no-deps nutpie==0.16.8
 echo "$want" > .venv/.setup-stamp
 echo ".venv ready" >&2
