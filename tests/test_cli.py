@@ -221,3 +221,22 @@ def test_list_names_every_preset_and_fitter():
     assert completed.returncode == 0
     for name in ("small_business", "large_business", "208x50x30x10", "pymc:blackjax", "meridian"):
         assert name in completed.stdout
+
+
+@pytest.mark.slow
+def test_several_seeds_write_replicate_summary_and_calibration(tmp_path):
+    output = tmp_path / "results"
+    completed = run_cli("--datasets", "basic", "--libraries", "pymc", "--samplers", "nutpie",
+                        *TINY, "--seeds", "1", "2", "--output-dir", str(output))
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    data_folders = sorted(p.name for p in (output / "basic").glob("data_seed*"))
+    assert data_folders == ["data_seed1", "data_seed2"]
+    first, second = (pd.read_parquet(output / "basic" / f / "data.parquet") for f in data_folders)
+    assert not first["y"].equals(second["y"])  # fresh data per seed
+    replicates = pd.read_csv(output / "summary" / "replicate_summary.csv")
+    means = replicates[replicates["kind"] == "mean"]
+    assert (means.loc[means["metric"] == "roas_rel_error", "n_seeds"] == 2).all()
+    coverage = replicates[(replicates["kind"] == "coverage") & (replicates["channel"] == "pooled")]
+    assert set(coverage["nominal"].round(2)) == {0.5, 0.8, 0.94}
+    assert coverage["empirical"].between(0, 1).all() and (coverage["binomial_se"] >= 0).all()
+    assert (output / "summary" / "combined_plots" / "coverage_calibration.png").stat().st_size > 0

@@ -106,14 +106,22 @@ def _combined_plots(tables: dict[str, pd.DataFrame], output_dir: Path) -> list[P
         path = folder / f"roas_forest_{dataset}_seed{seed}.png"
         viz.plot_roas_forest(viz.roas_interval_table(rows), path)
         images.append(path)
-    coverage = tables.get("replicate_summary")
-    if coverage is not None and "empirical" in coverage.columns:
-        rows = coverage.dropna(subset=["empirical"])
+    replicates = tables.get("replicate_summary")
+    if replicates is not None:
+        rows = calibration_rows(replicates)
         if len(rows):
             path = folder / "coverage_calibration.png"
             viz.plot_coverage_calibration(rows, path)
             images.append(path)
     return images
+
+
+def calibration_rows(replicates: pd.DataFrame) -> pd.DataFrame:
+    """Coverage rows pooled over channels (one per fitter, quantity and nominal level),
+    with ``metric`` the quantity (``roas``, ``contribution_total`` ...)."""
+    rows = replicates[(replicates["kind"] == "coverage") & (replicates["channel"] == "pooled")
+                      & (replicates["geo"] == "all")].dropna(subset=["empirical"])
+    return rows.assign(metric=rows["metric"].str.replace(r"_in_hdi\d+$", "", regex=True))
 
 
 def run_settings(request: BenchmarkRequest, records: Sequence[RunRecord]) -> dict:
