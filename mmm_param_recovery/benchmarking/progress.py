@@ -47,13 +47,13 @@ class ProgressDisplay:
     def __enter__(self) -> ProgressDisplay:
         if self.stream.isatty():
             console = Console(file=self.stream)
-            self._live = Live(self._table(), console=console, refresh_per_second=2)
+            self._live = Live(console=console, refresh_per_second=2,
+                              get_renderable=self._table)  # re-rendered: clocks tick
             self._live.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         if self._live is not None:
-            self._live.update(self._table())
             self._live.__exit__(*exc)
 
     def started(self, label: str) -> None:
@@ -75,9 +75,7 @@ class ProgressDisplay:
             fit.state, fit.detail = state, detail
             for key, value in values.items():
                 setattr(fit, key, value)
-            if self._live is not None:
-                self._live.update(self._table())
-            else:
+            if self._live is None:
                 print(self._line(fit), file=self.stream, flush=True)
 
     def counts(self) -> dict[str, int]:
