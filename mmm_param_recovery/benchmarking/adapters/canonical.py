@@ -83,7 +83,9 @@ def mu_identity_error(mu: xr.DataArray, library_mu: xr.DataArray) -> float:
 
 
 def _roas(contribution: xr.DataArray, spend: xr.DataArray, dims: tuple[str, ...]):
-    return contribution.sum(dims) / spend.sum(dims)
+    """Contribution / spend summed over ``dims``; a non-finite draw stays non-finite so
+    that the metrics count it instead of seeing a ROAS of 0."""
+    return contribution.sum(dims, skipna=False) / spend.sum(dims, skipna=False)
 
 
 def assemble_canonical(
