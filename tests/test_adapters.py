@@ -89,6 +89,9 @@ def check_canonical(idata, data) -> None:
     assert idata.sample_stats["diverging"].dims == SAMPLE
     assert len(idata.free_parameters.data_vars) > 0
     assert all(v.dims[:2] == SAMPLE for v in idata.free_parameters.data_vars.values())
+    nonfinite = [n for n, v in idata.free_parameters.data_vars.items()
+                 if not np.isfinite(v.values).all()]
+    assert nonfinite == [], f"free parameters with NaN/inf: {nonfinite}"
 
 
 def _check_units(idata, data) -> None:

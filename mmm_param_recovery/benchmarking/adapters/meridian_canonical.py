@@ -161,5 +161,6 @@ def _free_parameters(model: Meridian, posterior: xr.Dataset) -> xr.Dataset:
     if model.n_geos > 1:
         free = free.assign({n: posterior[n] for n in GEO_LEVEL if n in posterior})
         tau = posterior["tau_g"].drop_isel(geo=int(model.baseline_geo_idx))
-        free = free.assign(tau_g_excl_baseline=tau)
+        # own dim: on "geo" it would be realigned to every geo, with NaN for the baseline
+        free = free.assign(tau_g_excl_baseline=tau.rename(geo="geo_excl_baseline"))
     return free
