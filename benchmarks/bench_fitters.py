@@ -25,16 +25,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from _fit_bench import (
+    DATA_SEED,
+    DATASET,
+    benchmark_dataset,
+    diagnostic_values,
+    sampling_arguments,
+)
 
-from mmm_param_recovery.benchmarking.diagnostics import compute_diagnostics
 from mmm_param_recovery.benchmarking.isolation import FitResult, run_fit
 from mmm_param_recovery.benchmarking.registry import list_fitters
-from mmm_param_recovery.benchmarking.specs import dataset_ref, make_fit_spec
-from mmm_param_recovery.benchmarking.storage import load_run
-from mmm_param_recovery.data_generator import generate_mmm_dataset, get_preset_config, save_dataset
+from mmm_param_recovery.benchmarking.specs import make_fit_spec
 
-DATASET = "small_business"
-DATA_SEED = 1
 COLUMNS = {
     "ess_bulk_min_canonical": "ess_min",
     "ess_bulk_q50_canonical": "ess_median",
@@ -46,14 +48,10 @@ COLUMNS = {
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = sampling_arguments(__doc__.split("\n\n")[0])
     parser.add_argument("--fitters", nargs="+", default=list(list_fitters()),
                         choices=list_fitters())
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--tune", type=int, default=500)
-    parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per fit")
-    parser.add_argument("--output-dir", type=Path, default=None)
     return parser.parse_args()
 
 
@@ -80,9 +78,7 @@ def _row(result: FitResult) -> dict[str, object]:
     }
     row.update(dict.fromkeys(COLUMNS.values(), math.nan))
     if result.status == "ok":
-        idata = load_run(result.run_dir, result.run_key).posterior()
-        rows = compute_diagnostics(idata, result.run_key, result.sampling_seconds)
-        values = {r["metric"]: r["value"] for r in rows}
+        values = diagnostic_values(result)
         row.update({short: values[metric] for metric, short in COLUMNS.items()})
     return row
 
@@ -90,9 +86,7 @@ def _row(result: FitResult) -> dict[str, object]:
 def main() -> None:
     args = _arguments()
     output_dir = args.output_dir or Path(tempfile.mkdtemp(prefix="bench_fitters_"))
-    folder = output_dir / DATASET / f"data_seed{DATA_SEED}"
-    save_dataset(generate_mmm_dataset(get_preset_config(DATASET, seed=DATA_SEED)), folder)
-    dataset = dataset_ref(DATASET, folder)
+    dataset = benchmark_dataset(output_dir)
     cores = min(args.chains, os.cpu_count() or 1)
     print(f"{DATASET} (seed {DATA_SEED}): {dataset.n_dates} weeks x {dataset.n_geos} geo(s) x "
           f"{dataset.n_channels} channels; {args.chains} chains x {args.tune} tune x "

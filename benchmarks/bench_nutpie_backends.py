@@ -19,15 +19,11 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from _fit_bench import DATA_SEED, benchmark_dataset, diagnostic_values, sampling_arguments
 
-from mmm_param_recovery.benchmarking.diagnostics import compute_diagnostics
 from mmm_param_recovery.benchmarking.isolation import FitResult, run_fit
-from mmm_param_recovery.benchmarking.specs import dataset_ref, make_fit_spec
-from mmm_param_recovery.benchmarking.storage import load_run
-from mmm_param_recovery.data_generator import generate_mmm_dataset, get_preset_config, save_dataset
+from mmm_param_recovery.benchmarking.specs import make_fit_spec
 
-DATASET = "small_business"
-DATA_SEED = 1
 BACKENDS = ("numba", "jax")
 METRICS = {
     "ess_bulk_min_free": "ess_min_free",
@@ -38,12 +34,8 @@ METRICS = {
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--tune", type=int, default=500)
-    parser.add_argument("--draws", type=int, default=500)
+    parser = sampling_arguments(__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--output-dir", type=Path, default=None)
     return parser.parse_args()
 
 
@@ -53,9 +45,7 @@ def _row(backend: str, result: FitResult) -> dict[str, object]:
                               "sampling_s": result.sampling_seconds,
                               "total_s": result.total_seconds}
     if result.status == "ok":
-        idata = load_run(result.run_dir, result.run_key).posterior()
-        values = {r["metric"]: r["value"]
-                  for r in compute_diagnostics(idata, result.run_key, result.sampling_seconds)}
+        values = diagnostic_values(result)
         row.update({short: values[metric] for metric, short in METRICS.items()})
     else:
         row["reason"] = result.reason
@@ -65,9 +55,7 @@ def _row(backend: str, result: FitResult) -> dict[str, object]:
 def main() -> None:
     args = _arguments()
     output_dir = args.output_dir or Path(tempfile.mkdtemp(prefix="bench_nutpie_"))
-    folder = output_dir / DATASET / f"data_seed{DATA_SEED}"
-    save_dataset(generate_mmm_dataset(get_preset_config(DATASET, seed=DATA_SEED)), folder)
-    dataset = dataset_ref(DATASET, folder)
+    dataset = benchmark_dataset(output_dir)
     rows = []
     for _ in range(args.repeats):
         for backend in BACKENDS:
