@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mmm_param_recovery.benchmarking.diagnostics import compute_diagnostics
-from mmm_param_recovery.benchmarking.isolation import FitResult
-from mmm_param_recovery.benchmarking.specs import DatasetRef, dataset_ref
-from mmm_param_recovery.benchmarking.storage import load_run
+from mmm_param_recovery.benchmarking.metrics.diagnostics import compute_diagnostics
+from mmm_param_recovery.benchmarking.run.isolation import FitResult
+from mmm_param_recovery.benchmarking.run.specs import DatasetRef, dataset_ref
+from mmm_param_recovery.benchmarking.store.runs import load_run
 from mmm_param_recovery.data_generator import generate_mmm_dataset, get_preset_config, save_dataset
 
 DATASET = "small_business"

@@ -33,9 +33,9 @@ from _fit_bench import (
     sampling_arguments,
 )
 
-from mmm_param_recovery.benchmarking.isolation import FitResult, run_fit
-from mmm_param_recovery.benchmarking.registry import list_fitters
-from mmm_param_recovery.benchmarking.specs import make_fit_spec
+from mmm_param_recovery.benchmarking.fitters.registry import list_fitters
+from mmm_param_recovery.benchmarking.run.isolation import FitResult, run_fit
+from mmm_param_recovery.benchmarking.run.specs import make_fit_spec
 
 COLUMNS = {
     "ess_bulk_min_canonical": "ess_min",

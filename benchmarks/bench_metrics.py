@@ -20,9 +20,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from mmm_param_recovery.benchmarking.diagnostics import compute_diagnostics
-from mmm_param_recovery.benchmarking.evaluation import compute_fit_metrics
-from mmm_param_recovery.benchmarking.recovery import compute_recovery_metrics, response_curve_error
+from mmm_param_recovery.benchmarking.metrics.diagnostics import compute_diagnostics
+from mmm_param_recovery.benchmarking.metrics.predictive import compute_fit_metrics
+from mmm_param_recovery.benchmarking.metrics.recovery import (
+    compute_recovery_metrics,
+    response_curve_error,
+)
 
 WEEKS, GEOS, CHANNELS, CONTROLS, CHAINS, GRID = 156, 8, 8, 4, 2, 50
 

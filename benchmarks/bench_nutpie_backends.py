@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 from _fit_bench import DATA_SEED, benchmark_dataset, diagnostic_values, sampling_arguments
 
-from mmm_param_recovery.benchmarking.isolation import FitResult, run_fit
-from mmm_param_recovery.benchmarking.specs import make_fit_spec
+from mmm_param_recovery.benchmarking.run.isolation import FitResult, run_fit
+from mmm_param_recovery.benchmarking.run.specs import make_fit_spec
 
 BACKENDS = ("numba", "jax")
 METRICS = {

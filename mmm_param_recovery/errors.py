@@ -27,3 +27,11 @@ class CoordinateMismatchError(MMMBenchmarkError):
 
 class StorageError(MMMBenchmarkError):
     """A stored result that is missing, incomplete, or does not match its spec hash."""
+
+
+def invalid(
+    field: str, value: object, allowed: str, error: type[MMMBenchmarkError] = MMMBenchmarkError
+) -> MMMBenchmarkError:
+    """The error to raise for a bad ``value`` of ``field``: ``"{field}: {value!r} is
+    invalid; allowed: {allowed}"`` as an instance of ``error``."""
+    return error(f"{field}: {value!r} is invalid; allowed: {allowed}")

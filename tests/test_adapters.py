@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mmm_param_recovery.benchmarking.adapters.canonical import MU_IDENTITY_RTOL, frame_to_array
-from mmm_param_recovery.benchmarking.isolation import run_fit
-from mmm_param_recovery.benchmarking.specs import dataset_ref, make_fit_spec
-from mmm_param_recovery.benchmarking.storage import load_run
+from mmm_param_recovery.benchmarking.fitters.canonical import MU_IDENTITY_RTOL, frame_to_array
+from mmm_param_recovery.benchmarking.run.isolation import run_fit
+from mmm_param_recovery.benchmarking.run.specs import dataset_ref, make_fit_spec
+from mmm_param_recovery.benchmarking.store.runs import load_run
 from mmm_param_recovery.data_generator import (
     customize_preset,
     generate_mmm_dataset,

@@ -86,10 +86,14 @@ def test_run_writes_every_output(first_run):
         assert set(frame["run_key"].dropna()) == set(status["run_key"]), name
     runtime = tables["runtime_comparison"]
     assert (runtime["sampling_seconds"] > 0).all() and (runtime["peak_rss_gb"] > 0.1).all()
-    assert (tables["ess_comparison"]["ess_bulk_min"] > 0).all()
+    assert (tables["ess_comparison"]["canonical_ess_bulk_min"] > 0).all()
+    assert (tables["ess_comparison"]["ess_per_second"] > 0).all()
     pooled = tables["performance_metrics"].query("geo == 'all'")
-    assert len(pooled) == 2 and (pooled["r2"] > 0).all()
-    assert {"roas_rel_error", "roas_in_hdi94"} <= set(tables["recovery_metrics"]["metric"])
+    assert len(pooled) == 2 and (pooled["mu_r2"] > 0).all()
+    assert {"mu_r2_per_draw_mean", "mu_mape_per_draw_hdi_low_94"} <= set(pooled.columns)
+    recovery = tables["recovery_metrics"].query("quantity == 'roas'")
+    stats = set(zip(recovery["stat"], recovery["level"].fillna(0).round(2), strict=True))
+    assert {("rel_error", 0), ("in_hdi", 0.94)} <= stats
     assert len(run_folders(output)) == 2
     for folder in run_folders(output):
         assert {"run_spec.json", "posterior.nc", "timings.json", "metrics.parquet"} <= {
@@ -235,7 +239,8 @@ def test_several_seeds_write_replicate_summary_and_calibration(tmp_path):
     assert not first["y"].equals(second["y"])  # fresh data per seed
     replicates = pd.read_csv(output / "summary" / "replicate_summary.csv")
     means = replicates[replicates["kind"] == "mean"]
-    assert (means.loc[means["metric"] == "roas_rel_error", "n_seeds"] == 2).all()
+    roas_error = (means["quantity"] == "roas") & (means["stat"] == "rel_error")
+    assert roas_error.any() and (means.loc[roas_error, "n_seeds"] == 2).all()
     coverage = replicates[(replicates["kind"] == "coverage") & (replicates["channel"] == "pooled")]
     assert set(coverage["nominal"].round(2)) == {0.5, 0.8, 0.94}
     assert coverage["empirical"].between(0, 1).all() and (coverage["binomial_se"] >= 0).all()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmm_param_recovery.benchmarking.truth import canonical_truth
+from mmm_param_recovery.benchmarking.metrics.truth import canonical_truth
 from mmm_param_recovery.data_generator import (
     TransformConfig,
     customize_preset,

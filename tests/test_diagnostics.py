@@ -11,15 +11,16 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from mmm_param_recovery.benchmarking.diagnostics import (
+from mmm_param_recovery.benchmarking.metrics.diagnostics import (
     FitOutcome,
     canonical_convergence_quantities,
     compute_diagnostics,
     compute_ess,
     count_free_parameters,
-    create_diagnostics_summary,
+    diagnostics_summary,
     free_parameter_names,
 )
+from mmm_param_recovery.benchmarking.metrics.rows import stat_label
 from mmm_param_recovery.errors import DatasetFormatError
 
 CHAINS, DRAWS = 2, 300
@@ -85,7 +86,7 @@ def flat(ds: xr.Dataset) -> np.ndarray:
 
 
 def rows_by_metric(rows):
-    return {r["metric"]: r for r in rows}
+    return {stat_label(r["quantity"], r["stat"], r["level"]): r for r in rows}
 
 
 # ---------------------------------------------------------------- compute_ess
@@ -134,57 +135,57 @@ def test_canonical_quantities_are_the_documented_sums():
 
 def test_diagnostics_rows_cross_checked_against_arviz():
     idata = make_idata()
-    rows = rows_by_metric(compute_diagnostics(idata, "run", 20.0, 50.0))
+    rows = rows_by_metric(compute_diagnostics(idata, 20.0, 50.0))
     canonical = canonical_convergence_quantities(idata)
     ess = flat(az.ess(canonical, method="bulk"))
-    assert rows["ess_bulk_min_canonical"]["value"] == pytest.approx(ess.min())
-    assert rows["ess_bulk_min_per_sampling_s_canonical"]["value"] == pytest.approx(ess.min() / 20)
-    assert rows["ess_bulk_q50_per_total_s_canonical"]["value"] == pytest.approx(np.median(ess) / 50)
+    assert rows["canonical_ess_bulk_min"]["value"] == pytest.approx(ess.min())
+    assert rows["canonical_ess_bulk_min_per_sampling_second"]["value"] == pytest.approx(ess.min() / 20)
+    assert rows["canonical_ess_bulk_q50_per_total_second"]["value"] == pytest.approx(np.median(ess) / 50)
     free_tail = flat(az.ess(idata["free_parameters"][["beta", "sigma"]], method="tail"))
-    assert rows["ess_tail_q10_free"]["value"] == pytest.approx(np.quantile(free_tail, 0.1))
+    assert rows["free_ess_tail_q10"]["value"] == pytest.approx(np.quantile(free_tail, 0.1))
     rhat = flat(az.rhat(idata["free_parameters"][["beta", "sigma"]]))
-    assert rows["rhat_max_free"]["value"] == pytest.approx(rhat.max())
-    assert rows["rhat_n_above_1.1_free"]["value"] == np.sum(rhat > 1.1) >= 1
-    assert rows["rhat_n_above_1.01_free"]["value"] == np.sum(rhat > 1.01)
-    assert rows["n_scalars_free"]["value"] == 7
-    assert rows["n_scalars_canonical"]["value"] == 3 + 3 + 2
+    assert rows["free_rhat_max"]["value"] == pytest.approx(rhat.max())
+    assert rows["free_rhat_n_above_1.1"]["value"] == np.sum(rhat > 1.1) >= 1
+    assert rows["free_rhat_n_above_1.01"]["value"] == np.sum(rhat > 1.01)
+    assert rows["free_n_scalars"]["value"] == 7
+    assert rows["canonical_n_scalars"]["value"] == 3 + 3 + 2
 
 
 def test_unconstrained_copy_does_not_lower_free_ess():
     idata = make_idata()
-    rows = rows_by_metric(compute_diagnostics(idata, "run"))
+    rows = rows_by_metric(compute_diagnostics(idata))
     without_copy = compute_ess(idata, ["beta", "sigma"], group="free_parameters")["min"]
     with_copy = compute_ess(idata, group="free_parameters")["min"]
-    assert rows["ess_bulk_min_free"]["value"] == pytest.approx(without_copy)
+    assert rows["free_ess_bulk_min"]["value"] == pytest.approx(without_copy)
     assert with_copy < without_copy
 
 
 def test_divergences_energy_and_counts():
     idata = make_idata()
-    rows = rows_by_metric(compute_diagnostics(idata, "run", 10.0, 12.0))
-    assert rows["n_divergences"]["value"] == 3
+    rows = rows_by_metric(compute_diagnostics(idata, 10.0, 12.0))
+    assert rows["sampler_n_divergences"]["value"] == 3
     energy = idata.sample_stats["energy"].values
     ebfmi = np.mean(np.diff(energy, axis=1) ** 2, axis=1) / np.var(energy, axis=1, ddof=1)
-    assert rows["ebfmi_min"]["value"] == pytest.approx(ebfmi.min())
-    assert rows["n_chains"]["value"] == CHAINS
-    assert rows["n_draws"]["value"] == DRAWS
-    assert rows["sampling_seconds"]["value"] == 10.0
+    assert rows["sampler_ebfmi_min"]["value"] == pytest.approx(ebfmi.min())
+    assert rows["sampler_n_chains"]["value"] == CHAINS
+    assert rows["sampler_n_draws"]["value"] == DRAWS
+    assert rows["time_sampling_seconds"]["value"] == 10.0
     assert all(r["channel"] is None and r["geo"] is None for r in rows.values())
 
 
 def test_missing_energy_and_free_group_give_nan_with_reason():
-    rows = rows_by_metric(compute_diagnostics(make_idata(with_energy=False, with_free=False), "r"))
-    assert math.isnan(rows["ebfmi_min"]["value"])
-    assert rows["ebfmi_min"]["note"] == "sample_stats has no 'energy'"
-    assert math.isnan(rows["ess_bulk_min_free"]["value"])
-    assert "free_parameters" in rows["rhat_max_free"]["note"]
-    assert rows["ess_bulk_min_canonical"]["value"] > 0
+    rows = rows_by_metric(compute_diagnostics(make_idata(with_energy=False, with_free=False)))
+    assert math.isnan(rows["sampler_ebfmi_min"]["value"])
+    assert rows["sampler_ebfmi_min"]["note"] == "sample_stats has no 'energy'"
+    assert math.isnan(rows["free_ess_bulk_min"]["value"])
+    assert "free_parameters" in rows["free_rhat_max"]["note"]
+    assert rows["canonical_ess_bulk_min"]["value"] > 0
 
 
 def test_zero_or_unknown_seconds_give_nan_rate():
-    rows = rows_by_metric(compute_diagnostics(make_idata(), "run", 0.0))
-    assert math.isnan(rows["ess_bulk_min_per_sampling_s_canonical"]["value"])
-    assert math.isnan(rows["ess_bulk_min_per_total_s_canonical"]["value"])
+    rows = rows_by_metric(compute_diagnostics(make_idata(), 0.0))
+    assert math.isnan(rows["canonical_ess_bulk_min_per_sampling_second"]["value"])
+    assert math.isnan(rows["canonical_ess_bulk_min_per_total_second"]["value"])
 
 
 # ---------------------------------------------------------------- summary table
@@ -194,18 +195,18 @@ def test_summary_has_one_row_per_fit_including_failures():
     ok = FitOutcome("key1", "pymc:nutpie", make_idata(1), 10.0, 20.0)
     as_mapping = {"run_key": "key2", "fitter": "meridian", "idata": make_idata(2, False)}
     failed = FitOutcome("key3", "pymc:blackjax", None, status="failed", reason="OOM")
-    table = create_diagnostics_summary([ok, as_mapping, failed], "small_business")
+    table = diagnostics_summary([ok, as_mapping, failed], "small_business")
     assert list(table["run_key"]) == ["key1", "key2", "key3"]
     assert set(table["dataset"]) == {"small_business"}
     assert list(table.columns[:5]) == ["dataset", "run_key", "fitter", "status", "reason"]
-    assert table.loc[0, "n_divergences"] == 3
-    assert table.loc[0, "ess_bulk_min_per_sampling_s_canonical"] == pytest.approx(
-        table.loc[0, "ess_bulk_min_canonical"] / 10.0
+    assert table.loc[0, "sampler_n_divergences"] == 3
+    assert table.loc[0, "canonical_ess_bulk_min_per_sampling_second"] == pytest.approx(
+        table.loc[0, "canonical_ess_bulk_min"] / 10.0
     )
-    assert "ebfmi_min: sample_stats has no 'energy'" in table.loc[1, "notes"]
-    assert table.loc[2, "reason"] == "OOM" and math.isnan(table.loc[2, "ess_bulk_min_canonical"])
+    assert "sampler_ebfmi_min: sample_stats has no 'energy'" in table.loc[1, "notes"]
+    assert table.loc[2, "reason"] == "OOM" and math.isnan(table.loc[2, "canonical_ess_bulk_min"])
 
 
 def test_summary_rejects_unknown_keys():
     with pytest.raises(DatasetFormatError, match="unknown key"):
-        create_diagnostics_summary([{"run_key": "k", "fitter": "f", "idata": None, "x": 1}], "d")
+        diagnostics_summary([{"run_key": "k", "fitter": "f", "idata": None, "x": 1}], "d")

@@ -20,10 +20,12 @@ import numpy as np
 import psutil
 import pytest
 
-from mmm_param_recovery.benchmarking import registry, storage
-from mmm_param_recovery.benchmarking.isolation import FIT_LOG, run_fit
-from mmm_param_recovery.benchmarking.registry import FitterEntry, MemoryModel
-from mmm_param_recovery.benchmarking.specs import dataset_ref, make_fit_spec
+from mmm_param_recovery.benchmarking import storage as seed_storage
+from mmm_param_recovery.benchmarking.fitters import registry
+from mmm_param_recovery.benchmarking.fitters.registry import FitterEntry, MemoryModel
+from mmm_param_recovery.benchmarking.run.isolation import FIT_LOG, run_fit
+from mmm_param_recovery.benchmarking.run.specs import dataset_ref, make_fit_spec
+from mmm_param_recovery.benchmarking.store import runs as storage
 from mmm_param_recovery.data_generator import customize_preset, generate_mmm_dataset, save_dataset
 
 PHASES = ["loading", "building", "sampling", "postprocessing", "writing"]
@@ -198,6 +200,6 @@ def test_a_real_fit_past_its_timeout_then_within_it(dataset, tmp_path):
     assert posterior.posterior.sizes["draw"] == 30 and posterior.posterior.sizes["chain"] == 2
 
     assert storage.model_exists("basic", "pymc", "pymc", output_dir=tmp_path)
-    mmm = storage.load_pymc_model("basic", "pymc", output_dir=tmp_path)
+    mmm = seed_storage.load_pymc_model("basic", "pymc", output_dir=tmp_path)
     assert set(mmm.idata.posterior.data_vars) == set(posterior.free_parameters.data_vars)
     assert mmm.idata.posterior.sizes["draw"] == 30

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmm_param_recovery.benchmarking.model_builder import (
+from mmm_param_recovery.benchmarking.fitters.builders import (
     build_meridian_model,
     build_pymc_model,
     spend_share_prior_sigma,
 )
-from mmm_param_recovery.benchmarking.priors import (
+from mmm_param_recovery.benchmarking.fitters.priors import (
     MAX_KNOT_SPACING_WEEKS,
     WEEKS_PER_YEAR,
     meridian_knots,

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmm_param_recovery.benchmarking import report
-from mmm_param_recovery.benchmarking import visualization as viz
-from mmm_param_recovery.benchmarking._report_parts import format_cell
+from mmm_param_recovery.benchmarking.report import html as report
+from mmm_param_recovery.benchmarking.report import plots as viz
+from mmm_param_recovery.benchmarking.report.figures import save_figure
+from mmm_param_recovery.benchmarking.report.html_parts import format_cell
 from mmm_param_recovery.errors import DatasetFormatError, StorageError
 
 FITTERS = ["pymc:pymc", "pymc:nutpie", "meridian"]
@@ -33,9 +34,10 @@ def summary_tables() -> dict[str, pd.DataFrame]:
     """Summary tables of three fits (the last failed), in the documented schemas."""
     per_geo = pd.concat([identity(geo=g) for g in ("geo_a", "all")], ignore_index=True)
     recovery = pd.concat([
-        identity(metric="roas_rel_error", channel="x1_tv", geo="all", value=[0.1, -0.2, np.nan]),
-        identity(metric=report.ROAS_ERROR_METRIC, channel="all", geo="all",
-                 value=[0.15, 0.25, np.nan]),
+        identity(quantity="roas", stat="rel_error", level=np.nan, channel="x1_tv", geo="all",
+                 value=[0.1, -0.2, np.nan]),
+        identity(quantity="roas", stat="mean_abs_rel_error", level=np.nan, channel="all",
+                 geo="all", value=[0.15, 0.25, np.nan]),
     ], ignore_index=True)
     return {
         "run_status": identity(chains=2, draws=20, tune=20, target_accept=0.9),
@@ -46,8 +48,8 @@ def summary_tables() -> dict[str, pd.DataFrame]:
         "ess_comparison": identity(ess_bulk_min=[360.0, 900.0, np.nan],
                                    ess_per_second=[12.0, 150.0, np.nan]),
         "performance_metrics": per_geo.assign(
-            r2=[0.5, 0.6, np.nan, 0.91, 0.93, np.nan],
-            coverage_94=[0.9, 0.92, np.nan, 0.95, 0.93, np.nan]),
+            mu_r2=[0.5, 0.6, np.nan, 0.91, 0.93, np.nan],
+            y_ppc_coverage_94=[0.9, 0.92, np.nan, 0.95, 0.93, np.nan]),
         "recovery_metrics": recovery,
     }
 
@@ -58,9 +60,9 @@ def images(tmp_path_factory) -> list[Path]:
     tables = summary_tables()
     runtime = tables["runtime_comparison"]
     combined = out / "summary" / "combined_plots"
-    viz.plot_runtime_ess(runtime, tables["ess_comparison"], combined / "runtime_ess.png")
-    viz.plot_memory(runtime, combined / "memory.png")
-    return [combined / "runtime_ess.png", combined / "memory.png"]
+    return [save_figure(viz.plot_runtime_ess(runtime, tables["ess_comparison"]),
+                        combined / "runtime_ess.png"),
+            save_figure(viz.plot_memory(runtime), combined / "memory.png")]
 
 
 class PageParser(HTMLParser):
@@ -161,7 +163,7 @@ def test_headline_names_what_it_cannot_fill():
     head, notes = report.headline_table(tables)
     assert head["ESS/s"].isna().all() and head["ROAS mean |rel. error|"].isna().all()
     assert any(n.startswith("ESS/s: no column ess_per_second") for n in notes)
-    assert any(report.ROAS_ERROR_METRIC in n for n in notes)
+    assert any("stat = mean_abs_rel_error" in n for n in notes)
 
 
 def test_headline_rejects_ambiguous_rows():

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from mmm_param_recovery.benchmarking import registry
-from mmm_param_recovery.benchmarking.adapters.base import SamplingSettings
-from mmm_param_recovery.benchmarking.registry import GIB, get_fitter, list_fitters
-from mmm_param_recovery.benchmarking.specs import (
+from mmm_param_recovery.benchmarking.fitters import registry
+from mmm_param_recovery.benchmarking.fitters.base import SamplingSettings
+from mmm_param_recovery.benchmarking.fitters.registry import GIB, get_fitter, list_fitters
+from mmm_param_recovery.benchmarking.run.specs import (
     DatasetRef,
     FitSpec,
     make_fit_spec,
@@ -50,7 +50,7 @@ def test_registry_lists_the_five_fitters():
 def test_every_registered_adapter_loads_without_importing_its_library(name):
     code = (
         "import sys\n"
-        "from mmm_param_recovery.benchmarking.registry import get_fitter\n"
+        "from mmm_param_recovery.benchmarking.fitters.registry import get_fitter\n"
         f"adapter = get_fitter({name!r}).load_adapter()\n"
         "methods = ('environment', 'versions', 'build', 'from_model', 'sample',\n"
         "           'postprocess')\n"
@@ -121,7 +121,7 @@ def test_run_key_is_the_same_in_a_fresh_process_with_another_hash_seed():
     spec = _spec(options={"nutpie_backend": "jax"})
     code = (
         "import json, sys\n"
-        "from mmm_param_recovery.benchmarking.specs import run_key, spec_from_dict\n"
+        "from mmm_param_recovery.benchmarking.run.specs import run_key, spec_from_dict\n"
         "spec, versions = json.loads(sys.stdin.read())\n"
         "print(run_key(spec_from_dict(spec), versions))\n"
     )

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mmm_param_recovery.benchmarking import storage
-from mmm_param_recovery.benchmarking.specs import DatasetRef, make_fit_spec, run_key
+from mmm_param_recovery.benchmarking import storage as seed_storage
+from mmm_param_recovery.benchmarking.run.specs import DatasetRef, make_fit_spec, run_key
+from mmm_param_recovery.benchmarking.store import runs as storage
 from mmm_param_recovery.errors import StorageError
 
 VERSIONS = {"pymc-marketing": "0.19.2", "pymc": "5.28.5"}
@@ -141,6 +142,6 @@ def test_corrupt_json_is_a_storage_error(stored):
 def test_loading_a_model_without_a_completed_run_names_what_exists(stored):
     output_dir = stored[0]
     with pytest.raises(StorageError, match="no completed run of meridian"):
-        storage.load_meridian_model("small_business", output_dir=output_dir)
+        seed_storage.load_meridian_model("small_business", output_dir=output_dir)
     with pytest.raises(StorageError, match="allowed: \\[.{10}\\]"):
-        storage.load_pymc_model("small_business", "pymc", output_dir, run_key="ffffffff")
+        seed_storage.load_pymc_model("small_business", "pymc", output_dir, run_key="ffffffff")

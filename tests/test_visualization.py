@@ -12,9 +12,11 @@ import pytest
 import xarray as xr
 from matplotlib.figure import Figure
 
-from mmm_param_recovery.benchmarking import visualization as viz
-from mmm_param_recovery.benchmarking.recovery import compute_recovery_metrics
-from mmm_param_recovery.benchmarking.truth import canonical_truth
+from mmm_param_recovery.benchmarking.fitters.registry import get_fitter
+from mmm_param_recovery.benchmarking.metrics.recovery import compute_recovery_metrics
+from mmm_param_recovery.benchmarking.metrics.truth import canonical_truth
+from mmm_param_recovery.benchmarking.report import plots as viz
+from mmm_param_recovery.benchmarking.report.figures import save_figure
 from mmm_param_recovery.data_generator import customize_preset, generate_mmm_dataset
 from mmm_param_recovery.errors import CoordinateMismatchError, DatasetFormatError
 
@@ -79,8 +81,8 @@ def texts(fig: Figure) -> list[str]:
 
 def test_posterior_predictive_writes_png(truth, tmp_path):
     path = tmp_path / "plots" / "ppc.png"
-    fig = viz.plot_posterior_predictive(make_posterior(truth), truth["y"], path, "pymc:pymc")
-    assert_png(path, fig)
+    fig = viz.plot_posterior_predictive(make_posterior(truth), truth["y"], "pymc:pymc")
+    assert_png(save_figure(fig, path), fig)
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 3  # sum + 2 geos
 
 
@@ -90,7 +92,7 @@ def test_posterior_predictive_caps_geo_panels(truth, tmp_path):
     observed = observed.assign_coords(geo=geos).transpose("date", "geo")
     ds = make_posterior(truth).posterior[["mu", "y_ppc"]].isel(geo=0, drop=True)
     ds = xr.concat([ds] * 8, dim="geo").assign_coords(geo=geos)
-    fig = viz.plot_posterior_predictive(ds, observed, tmp_path / "ppc.png", "many geos")
+    fig = viz.plot_posterior_predictive(ds, observed, "many geos")
     assert "first 6 of 8 geos" in fig.get_suptitle()
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 7
 
@@ -105,34 +107,34 @@ def test_posterior_predictive_rejects_other_coords(truth, tmp_path, change):
     else:
         observed = observed.assign_coords(date=observed["date"].dt.strftime("%Y-%m-%d").values)
     with pytest.raises(CoordinateMismatchError):
-        viz.plot_posterior_predictive(make_posterior(truth), observed, tmp_path / "p.png", "t")
-    assert not (tmp_path / "p.png").exists()
+        viz.plot_posterior_predictive(make_posterior(truth), observed, "t")
 
 
 def test_model_comparison(truth, tmp_path):
     posteriors = {"pymc:pymc": make_posterior(truth), "meridian": make_posterior(truth, 1, 1.2)}
     path = tmp_path / "cmp.png"
-    assert_png(path, viz.plot_model_comparison(posteriors, truth["y"], path))
+    fig = viz.plot_model_comparison(posteriors, truth["y"])
+    assert_png(save_figure(fig, path), fig)
     posteriors["short"] = make_posterior(truth).isel(date=slice(0, 29))
     with pytest.raises(CoordinateMismatchError):
-        viz.plot_model_comparison(posteriors, truth["y"], tmp_path / "bad.png")
+        viz.plot_model_comparison(posteriors, truth["y"])
     with pytest.raises(DatasetFormatError):
-        viz.plot_model_comparison({}, truth["y"], tmp_path / "empty.png")
+        viz.plot_model_comparison({}, truth["y"])
 
 
 def test_contribution_recovery(truth, tmp_path):
     path = tmp_path / "contrib.png"
-    fig = viz.plot_contribution_recovery(make_posterior(truth), truth, path, "pymc:nutpie")
-    assert_png(path, fig)
+    fig = viz.plot_contribution_recovery(make_posterior(truth), truth, "pymc:nutpie")
+    assert_png(save_figure(fig, path), fig)
     swapped = truth.isel(channel=[1, 0])
     with pytest.raises(CoordinateMismatchError):
-        viz.plot_contribution_recovery(make_posterior(truth), swapped, tmp_path / "x.png", "f")
+        viz.plot_contribution_recovery(make_posterior(truth), swapped, "f")
 
 
 def recovery_rows(truth: xr.Dataset, posteriors: dict[str, az.InferenceData]) -> pd.DataFrame:
     """recovery_metrics rows (identity columns + tidy metric rows) of several fitters."""
     frames = [
-        pd.DataFrame(compute_recovery_metrics(posterior, truth, fitter)).assign(
+        pd.DataFrame(compute_recovery_metrics(posterior, truth)).assign(
             **IDENTITY, fitter=fitter, status="ok", reason=None)
         for fitter, posterior in posteriors.items()
     ]
@@ -163,17 +165,18 @@ def test_roas_forest(truth, tmp_path):
     posteriors = {"pymc:pymc": make_posterior(truth), "meridian": make_posterior(truth, 3, 1.3)}
     path = tmp_path / "roas.png"
     table = viz.roas_interval_table(recovery_rows(truth, posteriors))
-    assert_png(path, viz.plot_roas_forest(table, path))
+    fig = viz.plot_roas_forest(table)
+    assert_png(save_figure(fig, path), fig)
     table.loc[0, "truth"] += 1.0
     with pytest.raises(DatasetFormatError, match="truth"):
-        viz.plot_roas_forest(table, tmp_path / "r.png")
+        viz.plot_roas_forest(table)
 
 
 def test_runtime_ess_keeps_failed_and_skipped_as_labelled_gaps(tmp_path):
     runtime, ess = runtime_frames()
     path = tmp_path / "runtime_ess.png"
-    fig = viz.plot_runtime_ess(runtime, ess, path)
-    assert_png(path, fig)
+    fig = viz.plot_runtime_ess(runtime, ess)
+    assert_png(save_figure(fig, path), fig)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == runtime["fitter"].tolist()
     shown = texts(fig)
@@ -185,22 +188,22 @@ def test_runtime_ess_keeps_failed_and_skipped_as_labelled_gaps(tmp_path):
 def test_runtime_ess_rejects_different_fits(tmp_path):
     runtime, ess = runtime_frames()
     with pytest.raises(CoordinateMismatchError):
-        viz.plot_runtime_ess(runtime, ess.iloc[1:], tmp_path / "r.png")
+        viz.plot_runtime_ess(runtime, ess.iloc[1:])
     with pytest.raises(DatasetFormatError, match="ess_per_second"):
-        viz.plot_runtime_ess(runtime, ess.drop(columns="ess_per_second"), tmp_path / "r.png")
+        viz.plot_runtime_ess(runtime, ess.drop(columns="ess_per_second"))
 
 
 def test_memory_labels_rows_by_dataset_and_seed_when_fitter_repeats(tmp_path):
     runtime, _ = runtime_frames()
     twice = pd.concat([runtime, runtime.assign(seed=2)], ignore_index=True)
     path = tmp_path / "memory.png"
-    fig = viz.plot_memory(twice, path)
-    assert_png(path, fig)
+    fig = viz.plot_memory(twice)
+    assert_png(save_figure(fig, path), fig)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels[5] == "pymc:nutpie · basic · seed 2"
     assert sum(t.startswith("skipped") for t in texts(fig)) == 2
     with pytest.raises(DatasetFormatError, match="several rows"):
-        viz.plot_memory(pd.concat([runtime, runtime]), tmp_path / "m.png")
+        viz.plot_memory(pd.concat([runtime, runtime]))
 
 
 def test_coverage_calibration(tmp_path):
@@ -211,13 +214,14 @@ def test_coverage_calibration(tmp_path):
         for n in (0.5, 0.8, 0.94)
     ]
     path = tmp_path / "coverage.png"
-    assert_png(path, viz.plot_coverage_calibration(pd.DataFrame(rows), path))
+    fig = viz.plot_coverage_calibration(pd.DataFrame(rows))
+    assert_png(save_figure(fig, path), fig)
     with pytest.raises(DatasetFormatError, match="binomial_se"):
-        viz.plot_coverage_calibration(pd.DataFrame(rows).drop(columns="binomial_se"), path)
+        viz.plot_coverage_calibration(pd.DataFrame(rows).drop(columns="binomial_se"))
 
 
 def test_fitter_colors_are_fixed():
-    assert viz.fitter_color("pymc:nutpie") == viz.FITTER_COLORS["pymc:nutpie"]
+    assert viz.fitter_color("pymc:nutpie") == get_fitter("pymc:nutpie").color == "#ff7f0e"
     assert viz.fitter_color("new:lib") == viz.fitter_color("new:lib")
 
 
@@ -225,6 +229,6 @@ def test_all_failed_fits_draw_only_gaps(tmp_path):
     runtime, ess = runtime_frames()
     runtime = runtime.assign(status="timeout", reason=np.nan)
     ess = ess.assign(status="timeout", reason=np.nan, ess_per_second=np.nan)
-    fig = viz.plot_runtime_ess(runtime, ess, tmp_path / "r.png")
+    fig = viz.plot_runtime_ess(runtime, ess)
     assert texts(fig) == ["timeout"] * 8
     assert all(ax.get_xlim()[0] == 0 and not len(ax.get_xticks()) for ax in fig.axes)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from mmm_param_recovery.errors import ConfigError
+from mmm_param_recovery.errors import ConfigError, invalid
 
 from .transforms import ADSTOCK_FUNCTIONS, SATURATION_FUNCTIONS
 
@@ -24,8 +24,6 @@ _ADSTOCK_PARAMS = {"geometric": {"alpha"}, "delayed": {"alpha", "theta"}, "weibu
 _SATURATION_PARAMS = {"hill": {"slope", "kappa"}, "logistic": {"lam"}}
 
 
-def _fail(field_name: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"{field_name}: {value!r} is invalid; allowed: {allowed}")
 
 
 def _frozen_mapping(values: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -39,7 +37,7 @@ def _is_number(value: Any) -> bool:
 def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
     ok = _is_number(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
-        _fail(name, value, "a number >= 0" if allow_zero else "a number > 0")
+        raise invalid(name, value, "a number >= 0" if allow_zero else "a number > 0", ConfigError)
 
 
 @dataclass(frozen=True)
@@ -69,11 +67,11 @@ class TransformConfig:
 
     def validate(self, where: str) -> None:
         if self.adstock_fun not in ADSTOCK_FUNCTIONS:
-            _fail(f"{where}.adstock_fun", self.adstock_fun, f"one of {ADSTOCK_FUNCTIONS}")
+            raise invalid(f"{where}.adstock_fun", self.adstock_fun, f"one of {ADSTOCK_FUNCTIONS}", ConfigError)
         if self.saturation_fun not in SATURATION_FUNCTIONS:
-            _fail(
+            raise invalid(
                 f"{where}.saturation_fun", self.saturation_fun, f"one of {SATURATION_FUNCTIONS}"
-            )
+            , ConfigError)
         _check_keys(
             f"{where}.adstock_params", self.adstock_params, _ADSTOCK_PARAMS[self.adstock_fun]
         )
@@ -83,10 +81,10 @@ class TransformConfig:
             _SATURATION_PARAMS[self.saturation_fun],
         )
         if not isinstance(self.adstock_lmax, int) or self.adstock_lmax < 1:
-            _fail(f"{where}.adstock_lmax", self.adstock_lmax, "an integer >= 1")
+            raise invalid(f"{where}.adstock_lmax", self.adstock_lmax, "an integer >= 1", ConfigError)
         for key, value in self.adstock_params.items():
             if key == "alpha" and not (_is_number(value) and 0 <= value < 1):
-                _fail(f"{where}.adstock_params.alpha", value, "0 <= alpha < 1")
+                raise invalid(f"{where}.adstock_params.alpha", value, "0 <= alpha < 1", ConfigError)
             elif key != "alpha":
                 _check_positive(f"{where}.adstock_params.{key}", value, allow_zero=key == "theta")
         for key, value in self.saturation_params.items():
@@ -95,7 +93,7 @@ class TransformConfig:
 
 def _check_keys(name: str, params: Mapping[str, float], expected: set[str]) -> None:
     if set(params) != expected:
-        _fail(name, dict(params), f"exactly the keys {sorted(expected)}")
+        raise invalid(name, dict(params), f"exactly the keys {sorted(expected)}", ConfigError)
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ class ChannelConfig:
 
     def validate(self, where: str) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
-            _fail(f"{where}.name", self.name, "letters and digits only, starting with a letter")
+            raise invalid(f"{where}.name", self.name, "letters and digits only, starting with a letter", ConfigError)
         _check_positive(f"{where}.base_spend", self.base_spend)
         _check_positive(f"{where}.spend_noise", self.spend_noise, allow_zero=True)
         _check_positive(f"{where}.effect", self.effect, allow_zero=True)
@@ -139,17 +137,17 @@ class ChannelConfig:
 def validate_pattern(where: str, pattern: str, params: Mapping[str, Any], custom_fn) -> None:
     """Check a spend/control pattern name and its parameters."""
     if pattern not in SPEND_PATTERNS:
-        _fail(f"{where}.pattern", pattern, f"one of {SPEND_PATTERNS}")
+        raise invalid(f"{where}.pattern", pattern, f"one of {SPEND_PATTERNS}", ConfigError)
     if pattern == "custom" and not callable(custom_fn):
-        _fail(f"{where}.custom_fn", custom_fn, "a callable (t, rng) -> multipliers")
+        raise invalid(f"{where}.custom_fn", custom_fn, "a callable (t, rng) -> multipliers", ConfigError)
     if pattern == "seasonal" and not 0 <= params.get("amplitude", 0.3) < 1:
-        _fail(f"{where}.pattern_params.amplitude", params["amplitude"], "0 <= amplitude < 1")
+        raise invalid(f"{where}.pattern_params.amplitude", params["amplitude"], "0 <= amplitude < 1", ConfigError)
     if pattern == "delayed_start":
         start, end = params.get("start_period", 0), params.get("end_period")
         if end is not None and end <= start:
-            _fail(f"{where}.pattern_params.end_period", end, f"an integer > start_period={start}")
+            raise invalid(f"{where}.pattern_params.end_period", end, f"an integer > start_period={start}", ConfigError)
     if pattern == "on_off" and params.get("on_periods", 4) < 1:
-        _fail(f"{where}.pattern_params.on_periods", params["on_periods"], "an integer >= 1")
+        raise invalid(f"{where}.pattern_params.on_periods", params["on_periods"], "an integer >= 1", ConfigError)
 
 
 @dataclass(frozen=True)
@@ -177,7 +175,7 @@ class ControlConfig:
         validate_pattern(where, self.pattern, self.pattern_params, self.custom_fn)
         _check_positive(f"{where}.noise", self.noise, allow_zero=True)
         if not isinstance(self.effect, int | float):
-            _fail(f"{where}.effect", self.effect, "a number")
+            raise invalid(f"{where}.effect", self.effect, "a number", ConfigError)
 
 
 @dataclass(frozen=True)
@@ -202,10 +200,10 @@ class RegionConfig:
 
     def validate(self, where: str) -> None:
         if not isinstance(self.n_regions, int) or self.n_regions < 1:
-            _fail(f"{where}.n_regions", self.n_regions, "an integer >= 1")
+            raise invalid(f"{where}.n_regions", self.n_regions, "an integer >= 1", ConfigError)
         names = self.region_names
         if names is not None and (len(names) != self.n_regions or len(set(names)) != len(names)):
-            _fail(f"{where}.region_names", names, f"{self.n_regions} distinct names")
+            raise invalid(f"{where}.region_names", names, f"{self.n_regions} distinct names", ConfigError)
         for name in ("baseline_variation", "spend_variation", "effectiveness_variation"):
             _check_positive(f"{where}.{name}", getattr(self, name), allow_zero=True)
 
@@ -260,26 +258,26 @@ class MMMDataConfig:
 def validate_config(config: MMMDataConfig) -> MMMDataConfig:
     """Check every field and cross-field rule; return the config or raise ConfigError."""
     if not isinstance(config.n_periods, int) or config.n_periods < 2:
-        _fail("n_periods", config.n_periods, "an integer >= 2")
+        raise invalid("n_periods", config.n_periods, "an integer >= 2", ConfigError)
     if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
-        _fail("seed", config.seed, "an integer >= 0")
+        raise invalid("seed", config.seed, "an integer >= 0", ConfigError)
     if not config.channels:
-        _fail("channels", config.channels, "at least one ChannelConfig")
+        raise invalid("channels", config.channels, "at least one ChannelConfig", ConfigError)
     names = [channel.name for channel in config.channels]
     if len(set(names)) != len(names):
-        _fail("channels", names, "distinct channel names")
+        raise invalid("channels", names, "distinct channel names", ConfigError)
     for i, channel in enumerate(config.channels):
         channel.validate(f"channels[{i}]")
         lmax = channel.transform.adstock_lmax
         if config.n_periods < lmax:
-            _fail("n_periods", config.n_periods, f">= channels[{i}].transform.adstock_lmax={lmax}")
+            raise invalid("n_periods", config.n_periods, f">= channels[{i}].transform.adstock_lmax={lmax}", ConfigError)
     for k, control in enumerate(config.controls):
         control.validate(f"controls[{k}]")
     config.regions.validate("regions")
     _check_positive("base_sales", config.base_sales)
     _check_positive("noise_level", config.noise_level, allow_zero=True)
     if not 0 <= config.seasonality_amplitude < 1:
-        _fail("seasonality_amplitude", config.seasonality_amplitude, "0 <= value < 1")
+        raise invalid("seasonality_amplitude", config.seasonality_amplitude, "0 <= value < 1", ConfigError)
     if not -1 < config.trend_growth:
-        _fail("trend_growth", config.trend_growth, "a number > -1")
+        raise invalid("trend_growth", config.trend_growth, "a number > -1", ConfigError)
     return config

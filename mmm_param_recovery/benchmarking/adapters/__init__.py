@@ -1,1 +1,0 @@
-"""One adapter module per library; only these modules import the libraries (lazily)."""

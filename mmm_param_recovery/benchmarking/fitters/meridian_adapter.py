@@ -1,0 +1,125 @@
+"""Google Meridian adapter (JAX backend; one NUTS sampler, chains vectorised in one graph).
+
+Phases (docs/models.md "What each phase includes"):
+
+- ``build``: data checks, Meridian ``InputData`` and ``ModelSpec``, the ``Meridian``
+  object (its data tensors and transformers) and Meridian's critical EDA checks, which
+  raise FitSpecError here rather than inside sampling. Meridian compiles (XLA) its whole
+  sampling loop for given chain/step counts on the first call, so compilation cannot be
+  separated from ``sample``.
+- ``sample``: ``Meridian.sample_posterior`` with ``n_adapt + n_burnin = tune`` (half
+  each: windowed adaptation, then burn-in with the adapted step size and mass matrix)
+  and ``n_keep = draws``. It re-runs the EDA checks (cheap) before sampling.
+- ``postprocess``: Analyzer contributions and expected outcome, the posterior predictive
+  draw and the canonical conversion (``meridian_canonical``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from importlib.metadata import version
+from typing import Any
+
+import arviz as az
+import pandas as pd
+
+from mmm_param_recovery.benchmarking.fitters.base import PreparedData, SamplingSettings
+from mmm_param_recovery.benchmarking.fitters.builders import (
+    build_meridian_model,
+    expected_meridian_warnings,
+    meridian_observed_frame,
+)
+from mmm_param_recovery.benchmarking.fitters.environment import thread_environment
+from mmm_param_recovery.benchmarking.fitters.meridian_canonical import canonical_posterior
+from mmm_param_recovery.benchmarking.fitters.priors import meridian_knots, spend_share_prior_sigma
+from mmm_param_recovery.errors import FitSpecError
+
+__all__ = ["MeridianAdapter", "canonical_posterior", "split_tune"]
+
+logger = logging.getLogger(__name__)
+
+_VERSIONED = ("google-meridian", "jax", "jaxlib", "tfp-nightly", "tensorflow", "arviz",
+              "numpy")
+
+
+def split_tune(tune: int) -> tuple[int, int]:
+    """``(n_adapt, n_burnin)`` for ``tune`` warm-up steps: ceil(tune/2), floor(tune/2)."""
+    n_adapt = (tune + 1) // 2
+    return n_adapt, tune - n_adapt
+
+
+class MeridianAdapter:
+    """``LibraryAdapter`` for Meridian (see the module docstring for the phases)."""
+
+    library = "meridian"
+
+    def environment(self, settings: SamplingSettings, cores: int) -> Mapping[str, str]:
+        """One XLA host device (Meridian vectorises chains) using every given core."""
+        if settings.sampler is not None:
+            raise FitSpecError(
+                f"sampler: {settings.sampler!r} is invalid for meridian; allowed: None"
+            )
+        return thread_environment(cores, devices=1, threads=cores)
+
+    def versions(self) -> Mapping[str, str]:
+        return {name: version(name) for name in _VERSIONED}
+
+    def build(self, prepared: PreparedData, settings: SamplingSettings) -> Any:
+        model = build_meridian_model(
+            prepared.data, prepared.channel_columns, prepared.control_columns)
+        return self.from_model(model, settings)
+
+    def from_model(self, model: Any, settings: SamplingSettings) -> Any:
+        """Run Meridian's critical EDA checks on a model from
+        ``model_builder.build_meridian_model`` (FitSpecError on failure); used by the
+        seed API. Returns the model."""
+        _raise_on_eda_failures(model)
+        return model
+
+    def sample(self, model: Any, prepared: PreparedData, settings: SamplingSettings) -> Any:
+        from immutabledict import immutabledict  # a Meridian dependency; hashable
+
+        n_adapt, n_burnin = split_tune(settings.tune)
+        logger.info("sampling Meridian: %d chains x (%d adapt + %d burn-in) x %d draws",
+                    settings.chains, n_adapt, n_burnin, settings.draws)
+        with expected_meridian_warnings():
+            model.sample_posterior(
+                n_chains=settings.chains, n_adapt=n_adapt, n_burnin=n_burnin,
+                n_keep=settings.draws, seed=(settings.seed, settings.seed),
+                dual_averaging_kwargs=immutabledict(target_accept_prob=settings.target_accept),
+            )
+        return model
+
+    def postprocess(
+        self, fitted: Any, prepared: PreparedData, settings: SamplingSettings
+    ) -> az.InferenceData:
+        attrs = {
+            "library": self.library, "sampler": "meridian",
+            "prior_sigma": spend_share_prior_sigma(
+                prepared.data, prepared.channel_columns).to_dict(),
+            "meridian_knots": meridian_knots(prepared.data["date"].nunique()),
+        }
+        return canonical_posterior(fitted, prepared.data, seed=settings.seed, attrs=attrs)
+
+    def fitted_idata(self, fitted: Any) -> az.InferenceData:
+        return fitted.inference_data
+
+    def fitted_frame(self, model: Any) -> pd.DataFrame:
+        return meridian_observed_frame(model)
+
+
+def _raise_on_eda_failures(model: Any) -> None:
+    """FitSpecError listing Meridian's critical EDA findings (those that would stop
+    ``sample_posterior``)."""
+    from meridian.model.eda import eda_outcome
+
+    outcomes = model.eda_outcomes
+    failures = [
+        finding.explanation
+        for outcome in (getattr(outcomes, f) for f in outcomes.__dataclass_fields__)
+        for finding in outcome.findings
+        if finding.severity == eda_outcome.EDASeverity.FAIL
+    ]
+    if failures:
+        raise FitSpecError(f"data: Meridian's EDA checks fail: {'; '.join(failures)}")

@@ -1,0 +1,1 @@
+"""Reporting: summary tables from run records, plots that return figures, the HTML page."""

@@ -1,0 +1,118 @@
+"""Summary tables of a benchmark run (schemas in docs/architecture.md).
+
+Every table starts with the identity columns of a planned fit, so a failed or skipped
+fit keeps a row (with empty values and its reason) in every table. Tables select metric
+rows by their columns (family, quantity, stat, level); a wide table has one column per
+selected row identity, named by ``metrics.rows.stat_label``, so a new metric reaches its
+table without any edit here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from mmm_param_recovery.benchmarking.metrics.rows import IDENTITY as ROW_IDENTITY
+from mmm_param_recovery.benchmarking.metrics.rows import ALL, stat_label
+from mmm_param_recovery.benchmarking.run.records import RunRecord
+
+IDENTITY = ("dataset", "seed", "fitter", "library", "sampler", "run_key", "status", "reason")
+GIB = 1024**3
+TIMINGS = ("build_seconds", "sampling_seconds", "postprocess_seconds", "total_seconds")
+ESS_PER_SECOND = ("canonical", "ess_bulk_min_per_sampling_second")
+"""The headline ESS/s: minimum bulk ESS of the canonical quantities per sampling second."""
+ESS_PER_TOTAL_SECOND = ("canonical", "ess_bulk_min_per_total_second")
+TIDY = (*ROW_IDENTITY, "value", "note")
+
+
+def _identity_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
+    return pd.DataFrame([r.identity() for r in records])
+
+
+def run_status_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    frame = _identity_frame(records)
+    frame["reused"] = [r.reused for r in records]
+    return frame
+
+
+def runtime_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    frame = _identity_frame(records)[list(IDENTITY)]
+    for column in TIMINGS:
+        frame[column] = [(r.timings or {}).get(column, math.nan) for r in records]
+    frame["peak_rss_gb"] = [(r.timings or {}).get("peak_rss_bytes", math.nan) / GIB
+                            for r in records]
+    return frame
+
+
+def family_rows(records: Sequence[RunRecord], family: str) -> pd.DataFrame:
+    """The tidy rows of ``family`` of every ok fit, with the fit's identity columns."""
+    frames = []
+    for record in records:
+        if record.metrics is not None:
+            rows = record.metrics[record.metrics["family"] == family]
+            frames.append(rows.assign(**{k: v for k, v in record.identity().items()
+                                         if k in IDENTITY and k != "run_key"}))
+    if not frames:
+        return pd.DataFrame(columns=[*IDENTITY, *TIDY])
+    return pd.concat(frames, ignore_index=True)[[*IDENTITY, *TIDY]]
+
+
+def _wide(records: Sequence[RunRecord], rows: pd.DataFrame, by_geo: bool = False,
+          labels: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
+    """Identity columns, then one column per row identity in ``rows`` (``stat_label``),
+    ``labels`` adding named copies of (quantity, stat) columns."""
+    rows = rows.assign(column=[stat_label(q, s, lv) for q, s, lv in
+                               zip(rows["quantity"], rows["stat"], rows["level"], strict=True)])
+    index = ["run_key", "geo"] if by_geo else ["run_key"]
+    wide = rows.pivot_table(index=index, columns="column", values="value", aggfunc="first",
+                            dropna=False, sort=False).reset_index()
+    wide.columns.name = None
+    for (quantity, stat), label in (labels or {}).items():
+        source = stat_label(quantity, stat)
+        wide[label] = wide[source] if source in wide.columns else math.nan
+    base = _identity_frame(records)[list(IDENTITY)]
+    merged = base.merge(wide, on="run_key", how="left")
+    ordered = list(IDENTITY) + (["geo"] if by_geo else [])
+    return merged[ordered + [c for c in merged.columns if c not in ordered]]
+
+
+def ess_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Every ESS statistic of both parameter sets, plus ``ess_per_second`` (the
+    headline ESS/s) and ``ess_per_total_second``."""
+    rows = family_rows(records, "diagnostics")
+    rows = rows[rows["stat"].str.startswith("ess_")]
+    labels = {ESS_PER_SECOND: "ess_per_second", ESS_PER_TOTAL_SECOND: "ess_per_total_second"}
+    return _wide(records, rows, labels=labels)
+
+
+def diagnostics_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    return _wide(records, family_rows(records, "diagnostics"))
+
+
+def performance_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Every predictive-fit metric per fit and geo (``all`` = pooled; a count without a
+    geo, such as ``mu_nonfinite_count``, is a pooled value)."""
+    rows = family_rows(records, "fit")
+    return _wide(records, rows.assign(geo=rows["geo"].fillna(ALL)), by_geo=True)
+
+
+def recovery_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    rows = family_rows(records, "recovery")
+    missing = [r.identity() for r in records if r.metrics is None]
+    frame = pd.concat([rows, pd.DataFrame(missing)], ignore_index=True)
+    return frame.reindex(columns=[*IDENTITY, *TIDY])
+
+
+def summary_tables(records: Sequence[RunRecord]) -> dict[str, pd.DataFrame]:
+    """Every per-fit summary table by file stem (``replicate_summary`` is added by the
+    runner when there are several seeds)."""
+    return {
+        "run_status": run_status_table(records),
+        "runtime_comparison": runtime_table(records),
+        "ess_comparison": ess_table(records),
+        "performance_metrics": performance_table(records),
+        "diagnostics_summary": diagnostics_table(records),
+        "recovery_metrics": recovery_table(records),
+    }

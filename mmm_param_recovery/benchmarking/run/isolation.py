@@ -1,0 +1,311 @@
+"""Run one fit in a fresh child process and measure it from the outside.
+
+``run_fit`` starts ``python -m mmm_param_recovery.benchmarking.run.fit_child`` with the
+adapter's environment (thread counts, XLA flags) already in its environment, so import
+state, JAX/XLA flags, thread pools and memory of one fit never touch another. While the
+child runs, the parent samples the summed RSS of the child's whole process tree every
+``POLL_SECONDS`` (sampler worker processes included; pages shared between processes
+count once per process), relays the child's phases to ``on_phase``, and kills the whole
+tree when the timeout passes. Whatever happens in the child (an exception, a crash, an
+out-of-memory kill, a timeout) comes back as a ``FitResult``; only a completed fit is
+moved into its run folder (see ``storage``). POSIX only (process groups).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from mmm_param_recovery.benchmarking.fitters.registry import FitterEntry, get_fitter
+from mmm_param_recovery.benchmarking.run.fit_child import CHILD_RESULT, PHASE_LOG, PHASES
+from mmm_param_recovery.benchmarking.run.records import Status
+from mmm_param_recovery.benchmarking.run.specs import FitSpec, run_key
+from mmm_param_recovery.benchmarking.store import runs as storage
+from mmm_param_recovery.benchmarking.store.atomic import write_json_atomic
+from mmm_param_recovery.errors import MMMBenchmarkError
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+STDERR_TAIL_CHARS = 4000
+FIT_LOG = "fit.log"
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The outcome of one fit. Seconds are wall-clock; phase seconds come from the child
+    (NaN for a phase that did not finish), ``total_seconds`` from the parent (start of the
+    child to its exit). ``peak_rss_bytes``: the largest summed RSS of the fit's process
+    tree seen. ``run_dir`` is the completed run folder (``status == "ok"`` only);
+    ``cached`` is True when an earlier completed run of the same spec was reused."""
+
+    fitter: str
+    status: str
+    reason: str = ""
+    run_key: str = ""
+    build_seconds: float = math.nan
+    sampling_seconds: float = math.nan
+    postprocess_seconds: float = math.nan
+    total_seconds: float = math.nan
+    peak_rss_bytes: int = 0
+    exit_code: int | None = None
+    run_dir: Path | None = None
+    stderr_tail: str = ""
+    cached: bool = False
+
+    def __post_init__(self) -> None:
+        allowed = (Status.OK, Status.FAILED, Status.TIMEOUT, Status.SKIPPED)
+        if self.status not in allowed:
+            raise MMMBenchmarkError(
+                f"status: {self.status!r} is invalid; allowed: {[str(s) for s in allowed]}")
+
+    @property
+    def posterior_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / storage.POSTERIOR
+
+    @classmethod
+    def from_stored(cls, fitter: str, run: storage.StoredRun) -> FitResult:
+        """The ``ok`` result of a completed run found on disk (``cached=True``)."""
+        return _result_from_timings(fitter, run.run_key, run.timings, status="ok",
+                                    exit_code=0, run_dir=run.path, cached=True)
+
+
+@dataclass
+class _Watch:
+    """What the parent saw of a running child."""
+
+    exit_code: int | None = None
+    timed_out: bool = False
+    peak_rss_bytes: int = 0
+    wall_seconds: float = 0.0
+    phases: list[str] = field(default_factory=list)
+
+    @property
+    def phase(self) -> str:
+        """The phase the child was in last (``starting`` before its first)."""
+        return self.phases[-1] if self.phases else "starting"
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    """Summed RSS (bytes) of ``process`` and all its descendants; 0 once it is gone."""
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for member in members:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += member.memory_info().rss
+    return total
+
+
+def _kill_tree(child: subprocess.Popen) -> None:
+    """SIGKILL the child's process group and any descendant that left it."""
+    try:
+        descendants = psutil.Process(child.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+    for process in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    child.wait()
+
+
+def _relay_phases(staging: Path, watch: _Watch, on_phase: Callable[[str], None] | None) -> None:
+    """Record (and pass to ``on_phase``) the phases the child announced since last time."""
+    try:
+        announced = (staging / PHASE_LOG).read_text().split()
+    except FileNotFoundError:
+        return
+    for phase in announced[len(watch.phases):]:
+        watch.phases.append(phase)
+        if on_phase is not None:
+            on_phase(phase)
+
+
+def _supervise(
+    command: list[str],
+    env: dict[str, str],
+    staging: Path,
+    timeout: float | None,
+    on_phase: Callable[[str], None] | None,
+) -> _Watch:
+    """Run ``command`` to its end or its timeout, sampling RSS and relaying phases."""
+    watch = _Watch()
+    with (staging / FIT_LOG).open("wb") as log:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            process = psutil.Process(child.pid)
+            while child.poll() is None:
+                watch.peak_rss_bytes = max(watch.peak_rss_bytes, _tree_rss(process))
+                _relay_phases(staging, watch, on_phase)
+                if timeout is not None and time.perf_counter() - start > timeout:
+                    watch.timed_out = True
+                    break
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(POLL_SECONDS)
+        finally:
+            _kill_tree(child)  # the timeout, an interrupt, or stray worker processes
+        watch.wall_seconds = time.perf_counter() - start
+        watch.exit_code = child.returncode
+    _relay_phases(staging, watch, on_phase)
+    return watch
+
+
+def _machine() -> dict[str, Any]:
+    """What the timings were measured on."""
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "total_memory_bytes": psutil.virtual_memory().total,
+    }
+
+
+def _read_child_result(staging: Path) -> dict[str, Any]:
+    """child.json (phase timings and the child's error), or ``{}`` when it never wrote it."""
+    try:
+        return json.loads((staging / CHILD_RESULT).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _tail(path: Path) -> str:
+    """The last STDERR_TAIL_CHARS characters of the fit's log."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - STDERR_TAIL_CHARS))
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def _failure(
+    spec: FitSpec, watch: _Watch, child: dict[str, Any], tail: str, staging: Path
+) -> tuple[str, str] | None:
+    """``(status, reason)`` when the fit did not complete, else ``None``."""
+    where = f"during phase '{watch.phase}'"
+    code = watch.exit_code
+    if watch.timed_out:
+        return "timeout", f"exceeded the timeout of {spec.timeout_seconds:g} s {where}"
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        hint = " (most likely the out-of-memory killer)" * (-code == signal.SIGKILL)
+        peak = watch.peak_rss_bytes / 2**30
+        return "failed", f"fit process killed by {name}{hint} {where}; peak RSS {peak:.2f} GiB"
+    if child.get("error"):
+        error = child["error"]
+        return "failed", f"{error['type']}: {error['message']} ({where})"
+    if code != 0:
+        last = tail.strip().splitlines()[-1:] or ["no output"]
+        return "failed", f"fit process exited with code {code} {where}: {last[0]}"
+    if not (staging / storage.POSTERIOR).is_file():
+        return "failed", f"fit process exited 0 without writing {storage.POSTERIOR}"
+    return None
+
+
+def _result_from_timings(fitter: str, key: str, timings: dict[str, Any], **extra: Any) -> FitResult:
+    """A FitResult whose timing fields are read from a timings mapping."""
+    names = ("build_seconds", "sampling_seconds", "postprocess_seconds", "total_seconds")
+    seconds = {name: float(timings.get(name, math.nan)) for name in names}
+    return FitResult(fitter, run_key=key, peak_rss_bytes=int(timings.get("peak_rss_bytes", 0)),
+                     **seconds, **extra)
+
+
+def _collect(spec: FitSpec, key: str, watch: _Watch, staging: Path, final: Path) -> FitResult:
+    """Turn what the child left in ``staging`` into a FitResult; commit a completed run."""
+    child = _read_child_result(staging)
+    timings = {
+        **{name: math.nan for _, name in PHASES},
+        **child.get("timings", {}),
+        "total_seconds": watch.wall_seconds,
+        "peak_rss_bytes": watch.peak_rss_bytes,
+        "cores": spec.cores,
+        "machine": _machine(),
+    }
+    tail = _tail(staging / FIT_LOG)
+    failure = _failure(spec, watch, child, tail, staging)
+    if failure is not None:
+        status, reason = failure
+        logger.warning("%s on %s: %s: %s", spec.fitter, spec.dataset.name, status, reason)
+        return _result_from_timings(spec.fitter, key, timings, status=status, reason=reason,
+                                    exit_code=watch.exit_code, stderr_tail=tail)
+    write_json_atomic(staging / storage.TIMINGS, timings)
+    for internal in (CHILD_RESULT, PHASE_LOG):
+        (staging / internal).unlink()
+    run_dir = storage.commit_run(staging, final)
+    return _result_from_timings(spec.fitter, key, timings, status="ok", exit_code=0,
+                                run_dir=run_dir, stderr_tail=tail)
+
+
+def _launch(spec: FitSpec, entry: FitterEntry, adapter: Any, staging: Path,
+            on_phase: Callable[[str], None] | None) -> _Watch:
+    """Run the child on ``staging`` (holding run_spec.json) with the adapter's environment."""
+    env = {**os.environ, **adapter.environment(spec.settings, spec.cores),
+           "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "mmm_param_recovery.benchmarking.run.fit_child",
+               str(staging), entry.adapter]
+    return _supervise(command, env, staging, spec.timeout_seconds, on_phase)
+
+
+def _run_fit(spec: FitSpec, output_dir: Path, on_phase, force: bool) -> FitResult:
+    entry = get_fitter(spec.fitter)
+    adapter = entry.load_adapter()
+    versions = dict(adapter.versions())
+    key = run_key(spec, versions)
+    stored = None if force else storage.find_completed_run(output_dir, spec, versions)
+    if stored is not None:
+        return FitResult.from_stored(spec.fitter, stored)
+    settings, total_memory = spec.settings, psutil.virtual_memory().total
+    reason = entry.ineligibility(settings.chains, settings.draws, spec.dataset.cells,
+                                 total_memory)
+    if reason is not None:
+        return FitResult(spec.fitter, "skipped", reason=reason, run_key=key)
+    final = storage.run_dir(output_dir, spec, key)
+    staging = storage.staging_dir(final)
+    try:
+        storage.write_run_spec(staging, spec, key, versions)
+        watch = _launch(spec, entry, adapter, staging, on_phase)
+        return _collect(spec, key, watch, staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run_fit(
+    spec: FitSpec,
+    output_dir: str | Path = storage.DEFAULT_OUTPUT_DIR,
+    *,
+    on_phase: Callable[[str], None] | None = None,
+    force: bool = False,
+) -> FitResult:
+    """Fit ``spec`` in a fresh process and store it under ``output_dir`` (see storage).
+
+    A completed run of the same spec and library versions is reused (``cached=True``)
+    unless ``force``. A fitter whose eligibility rules rule the dataset out is
+    ``skipped`` without starting a process. ``on_phase`` is called in this process with
+    each phase the child enters (``loading``, ``building``, ``sampling``,
+    ``postprocessing``, ``writing``), within about ``POLL_SECONDS`` of it starting.
+    Never raises for a failed fit: the status (``ok | failed | timeout | skipped``) and
+    ``reason`` say what happened; ``stderr_tail`` holds the end of the fit's output.
+    """
+    try:
+        return _run_fit(spec, Path(output_dir), on_phase, force)
+    except Exception as error:  # run boundary: a failure in the parent is a failed fit too
+        logger.exception("%s on %s failed", spec.fitter, spec.dataset.name)
+        return FitResult(spec.fitter, "failed", reason=f"{type(error).__name__}: {error}")

@@ -1,0 +1,153 @@
+"""``run_benchmark.py`` / ``mmm-benchmark``: datasets x fitters x seeds, end to end.
+
+Bad input exits with code 2 and one line saying what is wrong and what is allowed,
+before anything is written. A run whose fits all succeed (or are skipped by a stated
+rule) exits 0; a run with a failed or timed-out fit exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+
+from mmm_param_recovery.benchmarking.fitters.registry import list_libraries, list_samplers
+from mmm_param_recovery.cli.arguments import describe_available, request_from_args
+from mmm_param_recovery.cli.progress import ProgressDisplay
+from mmm_param_recovery.errors import MMMBenchmarkError
+
+BUSINESS_PRESETS = ("small_business", "medium_business", "large_business", "growing_business")
+GIB = 1024**3
+MEMORY_PER_JOB_GIB = 6.0
+"""Memory budget of one parallel fit when --jobs is chosen automatically."""
+
+EXIT_OK, EXIT_FIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (no usage block) and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` unless the help already states its default; lists are
+    shown as space-separated names, as they are typed."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or action.default is argparse.SUPPRESS:
+            return text
+        default = action.default
+        if isinstance(default, list):
+            return f"{text} (default: {' '.join(map(str, default))})"
+        return f"{text} (default: {default})"
+
+
+def default_jobs(chains: int) -> int:
+    """Fits in parallel: each gets ``chains`` cores and MEMORY_PER_JOB_GIB of memory."""
+    cores = os.cpu_count() or 1
+    memory_gib = psutil.virtual_memory().total / GIB
+    return max(1, min(cores // max(chains, 1), int(memory_gib // MEMORY_PER_JOB_GIB)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="run_benchmark.py",
+        description="Fit PyMC-Marketing (pymc, nutpie, numpyro, blackjax samplers) and Google "
+        "Meridian to synthetic MMM data with known truth; write tables, plots and "
+        "summary/report.html under --output-dir.",
+        formatter_class=DefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--datasets", nargs="+", default=None, metavar="NAME",
+        help=f"presets to generate and fit: {', '.join(BUSINESS_PRESETS)} (also basic, "
+        "seasonal, multi_region) (default: small_business, or none with --dataset-file)")
+    add("--samplers", nargs="+", default=["nutpie"], metavar="NAME",
+        help=f"NUTS samplers of the libraries that offer several: {', '.join(list_samplers())}")
+    add("--libraries", nargs="+", default=list(list_libraries()), metavar="NAME",
+        help=f"libraries: {', '.join(list_libraries())}")
+    add("--chains", type=int, default=4, help="MCMC chains per fit")
+    add("--draws", type=int, default=1000, help="kept draws per chain")
+    add("--tune", type=int, default=1000, help="warm-up (tuning) iterations per chain")
+    add("--target-accept", type=float, default=0.9, help="NUTS target acceptance, in (0, 1)")
+    add("--seed", type=int, default=42, help="seed of the data and the samplers")
+    add("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+        help="several replicate seeds (fresh data per seed); overrides --seed (default: "
+        "only --seed)")
+    add("--force-rerun", action=argparse.BooleanOptionalAction, default=False,
+        help="re-fit even when a stored result matches the full spec")
+    add("--plots-only", action="store_true",
+        help="rebuild tables, plots and report from stored results, without fitting")
+    add("--output-dir", type=Path, default=Path("data/results"), help="results folder")
+    add("--jobs", type=int, default=None,
+        help="fits in parallel (default: from cores and memory: cores // chains, at most "
+        f"one per {MEMORY_PER_JOB_GIB:g} GiB)")
+    add("--timeout", type=float, default=3600.0, help="seconds per fit before it is killed")
+    add("--dataset-file", type=Path, default=None,
+        help="your own data file (CSV/Parquet: date, geo, y, x{i}_{name}, c{k}) "
+        "(default: none)")
+    add("--truth-file", type=Path, default=None,
+        help="its truth file (CSV/Parquet: date, geo, contribution_x{i}_{name}); "
+        "required with --dataset-file (default: none)")
+    add("--list", action="store_true", help="list datasets and fitters, then exit")
+    add("--verbose", action="store_true", help="log library messages to stderr")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.list:
+            print(describe_available())
+            return EXIT_OK
+        request = request_from_args(args, default_jobs(args.chains))
+        outcome = _run(request)
+    except MMMBenchmarkError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return _print_outcome(outcome)
+
+
+def _run(request):
+    """Plan and run ``request`` with a live progress display on stderr."""
+    from mmm_param_recovery.benchmarking.run.plan import build_plan  # heavy: after validation
+    from mmm_param_recovery.benchmarking.run.runner import run
+
+    plan = build_plan(request)
+    if plan.plots_only:
+        return run(plan)
+    with ProgressDisplay([fit.label for fit in plan.fits], jobs=plan.jobs) as progress:
+        return run(plan, on_event=progress.handle)
+
+
+def _print_outcome(outcome) -> int:
+    """Print one line per fit, the headline table and the report path; return the exit
+    code from the fits' statuses."""
+    failed = False
+    for record in outcome.records:
+        p = record.planned
+        seconds = (record.timings or {}).get("total_seconds")
+        timing = f" {seconds:.1f} s" if seconds is not None else ""
+        note = f": {record.reason}" if record.reason else ""
+        reused = " (reused)" if record.reused else ""
+        print(f"{record.status:<8} {p.dataset} seed {p.seed} {p.fitter}{timing}{reused}{note}")
+        failed |= record.status in ("failed", "timeout")
+    print("\nheadline:")
+    print(outcome.headline.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\nreport: {outcome.report}")
+    return EXIT_FIT_FAILED if failed else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
