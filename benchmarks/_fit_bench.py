@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mmm_param_recovery.benchmarking.metrics.diagnostics import compute_diagnostics
+from mmm_param_recovery.benchmarking.metrics.rows import stat_label
 from mmm_param_recovery.benchmarking.run.isolation import FitResult
 from mmm_param_recovery.benchmarking.run.specs import DatasetRef, dataset_ref
 from mmm_param_recovery.benchmarking.store.runs import load_run
@@ -33,7 +34,7 @@ def benchmark_dataset(output_dir: Path) -> DatasetRef:
 
 
 def diagnostic_values(result: FitResult) -> dict[str, float]:
-    """``compute_diagnostics`` of an ok fit's stored posterior, as {metric: value}."""
+    """``compute_diagnostics`` of an ok fit's stored posterior, as {stat_label: value}."""
     idata = load_run(result.run_dir, result.run_key).posterior()
-    rows = compute_diagnostics(idata, result.run_key, result.sampling_seconds)
-    return {row["metric"]: row["value"] for row in rows}
+    rows = compute_diagnostics(idata, result.sampling_seconds)
+    return {stat_label(r["quantity"], r["stat"], r["level"]): r["value"] for r in rows}

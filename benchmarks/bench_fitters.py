@@ -38,12 +38,12 @@ from mmm_param_recovery.benchmarking.run.isolation import FitResult, run_fit
 from mmm_param_recovery.benchmarking.run.specs import make_fit_spec
 
 COLUMNS = {
-    "ess_bulk_min_canonical": "ess_min",
-    "ess_bulk_q50_canonical": "ess_median",
-    "ess_bulk_min_per_sampling_s_canonical": "ess_min_per_s",
-    "n_divergences": "divergences",
-    "rhat_max_canonical": "rhat_max",
-    "rhat_max_free": "rhat_max_free",
+    "canonical_ess_bulk_min": "ess_min",
+    "canonical_ess_bulk_q50": "ess_median",
+    "canonical_ess_bulk_min_per_sampling_second": "ess_min_per_s",
+    "sampler_n_divergences": "divergences",
+    "canonical_rhat_max": "rhat_max",
+    "free_rhat_max": "rhat_max_free",
 }
 
 

@@ -157,9 +157,9 @@ def main() -> None:
     idata = make_idata(rng, truth, args.draws)
     curves = response_curves(rng, args.draws)
     stages = {
-        "diagnostics": lambda: compute_diagnostics(idata, "bench", 120.0, 150.0),
-        "fit": lambda: compute_fit_metrics(idata, truth["y"], "bench"),
-        "recovery": lambda: compute_recovery_metrics(idata, truth, "bench"),
+        "diagnostics": lambda: compute_diagnostics(idata, 120.0, 150.0),
+        "fit": lambda: compute_fit_metrics(idata, truth["y"]),
+        "recovery": lambda: compute_recovery_metrics(idata, truth),
         "response_curve": lambda: response_curve_error(*curves),
     }
     print(

@@ -26,10 +26,10 @@ from mmm_param_recovery.benchmarking.run.specs import make_fit_spec
 
 BACKENDS = ("numba", "jax")
 METRICS = {
-    "ess_bulk_min_free": "ess_min_free",
-    "ess_bulk_min_canonical": "ess_min_canonical",
-    "ess_bulk_min_per_sampling_s_free": "ess_min_free_per_s",
-    "n_divergences": "divergences",
+    "free_ess_bulk_min": "ess_min_free",
+    "canonical_ess_bulk_min": "ess_min_canonical",
+    "free_ess_bulk_min_per_sampling_second": "ess_min_free_per_s",
+    "sampler_n_divergences": "divergences",
 }
 
 

@@ -121,7 +121,8 @@ def test_durbin_watson_matches_statsmodels():
     rows = compute_fit_metrics(posterior(y, mu), y)
     resid = y.values - mu[0, 0]
     for g in range(3):
-        assert value(rows, "mu_durbin_watson", f"geo_{g}") == pytest.approx(durbin_watson(resid[:, g]))
+        assert value(rows, "mu_durbin_watson",
+                     f"geo_{g}") == pytest.approx(durbin_watson(resid[:, g]))
 
 
 def test_per_draw_hdi_matches_arviz():

@@ -44,7 +44,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise invalid("--timeout", args.timeout, "seconds > 0", FitSpecError)
     for seed in args.seeds or [args.seed]:
         if seed < 0:
-            raise invalid("--seeds" if args.seeds else "--seed", seed, "integers >= 0", FitSpecError)
+            raise invalid("--seeds" if args.seeds else "--seed", seed, "integers >= 0",
+                          FitSpecError)
 
 
 def _check_output_dir(path: Path) -> None:

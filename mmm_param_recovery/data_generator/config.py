@@ -67,7 +67,8 @@ class TransformConfig:
 
     def validate(self, where: str) -> None:
         if self.adstock_fun not in ADSTOCK_FUNCTIONS:
-            raise invalid(f"{where}.adstock_fun", self.adstock_fun, f"one of {ADSTOCK_FUNCTIONS}", ConfigError)
+            raise invalid(f"{where}.adstock_fun", self.adstock_fun,
+                          f"one of {ADSTOCK_FUNCTIONS}", ConfigError)
         if self.saturation_fun not in SATURATION_FUNCTIONS:
             raise invalid(
                 f"{where}.saturation_fun", self.saturation_fun, f"one of {SATURATION_FUNCTIONS}"
@@ -81,7 +82,8 @@ class TransformConfig:
             _SATURATION_PARAMS[self.saturation_fun],
         )
         if not isinstance(self.adstock_lmax, int) or self.adstock_lmax < 1:
-            raise invalid(f"{where}.adstock_lmax", self.adstock_lmax, "an integer >= 1", ConfigError)
+            raise invalid(f"{where}.adstock_lmax", self.adstock_lmax, "an integer >= 1",
+                          ConfigError)
         for key, value in self.adstock_params.items():
             if key == "alpha" and not (_is_number(value) and 0 <= value < 1):
                 raise invalid(f"{where}.adstock_params.alpha", value, "0 <= alpha < 1", ConfigError)
@@ -126,7 +128,8 @@ class ChannelConfig:
 
     def validate(self, where: str) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise invalid(f"{where}.name", self.name, "letters and digits only, starting with a letter", ConfigError)
+            raise invalid(f"{where}.name", self.name,
+                          "letters and digits only, starting with a letter", ConfigError)
         _check_positive(f"{where}.base_spend", self.base_spend)
         _check_positive(f"{where}.spend_noise", self.spend_noise, allow_zero=True)
         _check_positive(f"{where}.effect", self.effect, allow_zero=True)
@@ -139,15 +142,19 @@ def validate_pattern(where: str, pattern: str, params: Mapping[str, Any], custom
     if pattern not in SPEND_PATTERNS:
         raise invalid(f"{where}.pattern", pattern, f"one of {SPEND_PATTERNS}", ConfigError)
     if pattern == "custom" and not callable(custom_fn):
-        raise invalid(f"{where}.custom_fn", custom_fn, "a callable (t, rng) -> multipliers", ConfigError)
+        raise invalid(f"{where}.custom_fn", custom_fn, "a callable (t, rng) -> multipliers",
+                      ConfigError)
     if pattern == "seasonal" and not 0 <= params.get("amplitude", 0.3) < 1:
-        raise invalid(f"{where}.pattern_params.amplitude", params["amplitude"], "0 <= amplitude < 1", ConfigError)
+        raise invalid(f"{where}.pattern_params.amplitude", params["amplitude"],
+                      "0 <= amplitude < 1", ConfigError)
     if pattern == "delayed_start":
         start, end = params.get("start_period", 0), params.get("end_period")
         if end is not None and end <= start:
-            raise invalid(f"{where}.pattern_params.end_period", end, f"an integer > start_period={start}", ConfigError)
+            raise invalid(f"{where}.pattern_params.end_period", end,
+                          f"an integer > start_period={start}", ConfigError)
     if pattern == "on_off" and params.get("on_periods", 4) < 1:
-        raise invalid(f"{where}.pattern_params.on_periods", params["on_periods"], "an integer >= 1", ConfigError)
+        raise invalid(f"{where}.pattern_params.on_periods", params["on_periods"],
+                      "an integer >= 1", ConfigError)
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,8 @@ class RegionConfig:
             raise invalid(f"{where}.n_regions", self.n_regions, "an integer >= 1", ConfigError)
         names = self.region_names
         if names is not None and (len(names) != self.n_regions or len(set(names)) != len(names)):
-            raise invalid(f"{where}.region_names", names, f"{self.n_regions} distinct names", ConfigError)
+            raise invalid(f"{where}.region_names", names, f"{self.n_regions} distinct names",
+                          ConfigError)
         for name in ("baseline_variation", "spend_variation", "effectiveness_variation"):
             _check_positive(f"{where}.{name}", getattr(self, name), allow_zero=True)
 
@@ -270,14 +278,16 @@ def validate_config(config: MMMDataConfig) -> MMMDataConfig:
         channel.validate(f"channels[{i}]")
         lmax = channel.transform.adstock_lmax
         if config.n_periods < lmax:
-            raise invalid("n_periods", config.n_periods, f">= channels[{i}].transform.adstock_lmax={lmax}", ConfigError)
+            raise invalid("n_periods", config.n_periods,
+                          f">= channels[{i}].transform.adstock_lmax={lmax}", ConfigError)
     for k, control in enumerate(config.controls):
         control.validate(f"controls[{k}]")
     config.regions.validate("regions")
     _check_positive("base_sales", config.base_sales)
     _check_positive("noise_level", config.noise_level, allow_zero=True)
     if not 0 <= config.seasonality_amplitude < 1:
-        raise invalid("seasonality_amplitude", config.seasonality_amplitude, "0 <= value < 1", ConfigError)
+        raise invalid("seasonality_amplitude", config.seasonality_amplitude, "0 <= value < 1",
+                      ConfigError)
     if not -1 < config.trend_growth:
         raise invalid("trend_growth", config.trend_growth, "a number > -1", ConfigError)
     return config

@@ -175,9 +175,9 @@ def evaluate_meridian_fit(model: Any, data_df: pd.DataFrame) -> list[Row]:
     return _evaluate(model, "meridian", data_df)
 
 
-def _outcome(name: str, item: Any) -> FitOutcome:
-    """A FitOutcome from a ``fit_*`` result ``(fitted, runtime, ess)``, a FitOutcome or
-    a mapping of its fields."""
+def _outcome(name: str | None, item: Any) -> FitOutcome:
+    """A FitOutcome from a ``fit_*`` result ``(fitted, runtime, ess)`` (run key ``name``,
+    else the fitter), a FitOutcome or a mapping of its fields."""
     if isinstance(item, FitOutcome):
         return item
     if isinstance(item, Mapping):
@@ -189,8 +189,9 @@ def _outcome(name: str, item: Any) -> FitOutcome:
         except (FitSpecError, AttributeError):
             continue
         posterior = canonical_of_fitted(fitted, library)
-        return FitOutcome(run_key=name, fitter=fitter, idata=posterior, sampling_seconds=runtime)
-    raise FitSpecError(f"results[{name!r}]: {type(fitted).__name__} is invalid; allowed: a "
+        return FitOutcome(run_key=fitter if name is None else name, fitter=fitter,
+                          idata=posterior, sampling_seconds=runtime)
+    raise FitSpecError(f"results item: {type(fitted).__name__} is invalid; allowed: a "
                        "fit_pymc / fit_meridian result, a FitOutcome or a mapping")
 
 
@@ -199,9 +200,9 @@ def create_diagnostics_summary(results: Iterable[Any] | Mapping[str, Any],
     """One row of convergence statistics per fit (``metrics.diagnostics``).
 
     ``results``: a mapping ``{name: fit_pymc / fit_meridian result}`` or an iterable of
-    such results, FitOutcome objects or mappings of FitOutcome fields. A name (or the
-    fitter) becomes the row's ``run_key``.
+    such results, FitOutcome objects or mappings of FitOutcome fields. A fit result's
+    ``run_key`` is its name in the mapping, else its fitter (``pymc:nutpie``).
     """
     named = results.items() if isinstance(results, Mapping) else (
-        (str(index), item) for index, item in enumerate(results))
+        (None, item) for item in results)
     return diagnostics_summary([_outcome(name, item) for name, item in named], dataset_name)

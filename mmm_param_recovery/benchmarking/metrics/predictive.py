@@ -9,7 +9,6 @@ docs/metrics.md.
 
 from __future__ import annotations
 
-
 import arviz as az
 import numpy as np
 import pandas as pd

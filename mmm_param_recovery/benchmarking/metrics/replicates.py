@@ -3,8 +3,8 @@
 Input: the tidy rows of every replicate, either as one iterable of rows that each carry a
 ``seed`` key or as a mapping ``{seed: rows}``. A row is identified within a seed by
 ``rows.IDENTITY`` (quantity, stat, level, channel, geo); a duplicate raises. Output rows
-carry the same identity columns and no provenance (the caller stamps it). Non-finite values are never
-dropped silently: each output row counts them in ``n_nonfinite``.
+carry the same identity columns and no provenance (the caller stamps it). Non-finite
+values are never dropped silently: each output row counts them in ``n_nonfinite``.
 """
 
 from __future__ import annotations

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from mmm_param_recovery.benchmarking.metrics.rows import IDENTITY
-
 from mmm_param_recovery.benchmarking.metrics.replicates import (
     coverage_rates,
     rank_uniformity,
     replicate_summary,
 )
+from mmm_param_recovery.benchmarking.metrics.rows import IDENTITY
 from mmm_param_recovery.benchmarking.run.records import RunRecord, Status
 
 COLUMNS = ("dataset", "fitter", "kind", *IDENTITY, "mean", "mcse", "n_seeds", "nominal",

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from mmm_param_recovery.benchmarking.metrics.rows import IDENTITY as ROW_IDENTITY
 from mmm_param_recovery.benchmarking.metrics.rows import ALL, stat_label
+from mmm_param_recovery.benchmarking.metrics.rows import IDENTITY as ROW_IDENTITY
 from mmm_param_recovery.benchmarking.run.records import RunRecord
 
 IDENTITY = ("dataset", "seed", "fitter", "library", "sampler", "run_key", "status", "reason")

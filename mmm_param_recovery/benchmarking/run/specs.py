@@ -66,11 +66,13 @@ class DatasetRef:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _DATASET_NAME.match(self.name):
-            raise invalid("dataset.name", self.name, "letters, digits, '_', '.', '-' (a folder name)", FitSpecError)
+            raise invalid("dataset.name", self.name,
+                          "letters, digits, '_', '.', '-' (a folder name)", FitSpecError)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise invalid("dataset.seed", self.seed, "an integer >= 0", FitSpecError)
         if not isinstance(self.config_hash, str) or not _HEX.match(self.config_hash):
-            raise invalid("dataset.config_hash", self.config_hash, "a lower-case hex digest", FitSpecError)
+            raise invalid("dataset.config_hash", self.config_hash, "a lower-case hex digest",
+                          FitSpecError)
         object.__setattr__(self, "path", Path(self.path))
         for name in ("n_dates", "n_geos", "n_channels"):
             _check_count(f"dataset.{name}", getattr(self, name))
@@ -138,7 +140,8 @@ class FitSpec:
         if not isinstance(self.dataset, DatasetRef):
             raise invalid("dataset", self.dataset, "a DatasetRef", FitSpecError)
         if self.settings.sampler != entry.sampler:
-            raise invalid("settings.sampler", self.settings.sampler, f"{entry.sampler!r} for {entry.name}", FitSpecError)
+            raise invalid("settings.sampler", self.settings.sampler,
+                          f"{entry.sampler!r} for {entry.name}", FitSpecError)
         entry.check_options(self.settings.option_dict)
         _check_count("cores", self.cores)
         timeout = self.timeout_seconds
@@ -146,7 +149,8 @@ class FitSpec:
             not isinstance(timeout, int | float) or isinstance(timeout, bool)
             or not math.isfinite(timeout) or timeout <= 0
         ):
-            raise invalid("timeout_seconds", timeout, "None or a number of seconds > 0", FitSpecError)
+            raise invalid("timeout_seconds", timeout, "None or a number of seconds > 0",
+                          FitSpecError)
 
 
 def make_fit_spec(
