@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from mmm_param_recovery.benchmarking.fitters.builders import build_meridian_model, build_pymc_model
 from mmm_param_recovery.benchmarking.fitters.priors import spend_share_prior_sigma
+from mmm_param_recovery.benchmarking.model_builder import build_meridian_model, build_pymc_model
 from mmm_param_recovery.data_generator import customize_preset, generate_mmm_dataset
 from mmm_param_recovery.data_generator.io import channel_columns, control_columns
 

@@ -113,13 +113,19 @@ def test_report_has_every_table_and_image(first_run):
 
 
 @pytest.mark.slow
-def test_repeat_reuses_and_changed_draws_refits(first_run, user_dataset):
+def test_repeat_and_other_jobs_reuse_and_changed_draws_refits(first_run, user_dataset):
     output, _ = first_run
     args = (*dataset_args(user_dataset), "--libraries", "pymc", "--samplers", "nutpie",
             "--chains", "2", "--tune", TUNE, "--output-dir", str(output))
     again = run_cli(*args, "--draws", "30")
     assert again.returncode == 0, again.stderr
     assert "(reused)" in again.stdout
+    assert len(run_folders(output)) == 2
+    parallel = run_cli(*dataset_args(user_dataset), "--libraries", "pymc", "meridian",
+                       "--samplers", "nutpie", *TINY, "--jobs", "2", "--output-dir", str(output))
+    assert parallel.returncode == 0, parallel.stderr
+    fits = [line for line in parallel.stdout.splitlines() if line.startswith("ok ")]
+    assert len(fits) == 2 and all("(reused)" in line for line in fits), parallel.stdout
     assert len(run_folders(output)) == 2
     changed = run_cli(*args, "--draws", "35")
     assert changed.returncode == 0, changed.stderr

@@ -23,6 +23,7 @@ import pytest
 from mmm_param_recovery.benchmarking import storage as seed_storage
 from mmm_param_recovery.benchmarking.fitters import registry
 from mmm_param_recovery.benchmarking.fitters.registry import FitterEntry, MemoryModel
+from mmm_param_recovery.benchmarking.run.fit_child import WARNINGS
 from mmm_param_recovery.benchmarking.run.isolation import FIT_LOG, run_fit
 from mmm_param_recovery.benchmarking.run.specs import dataset_ref, make_fit_spec
 from mmm_param_recovery.benchmarking.store import runs as storage
@@ -47,7 +48,7 @@ class FakeAdapter:
     def versions(self):
         return {"fake": "1.0"}
 
-    def build(self, prepared, settings):
+    def build(self, prepared, settings, model=None):
         return prepared
 
     def sample(self, model, prepared, settings):
@@ -104,7 +105,8 @@ def test_a_fit_reports_phases_timings_and_peak_rss(fake, dataset, tmp_path):
     result = run_fit(_fake_spec(dataset), tmp_path, on_phase=phases.append)
     assert result.status == "ok", result.reason
     assert phases == PHASES
-    assert sorted(p.name for p in result.run_dir.iterdir()) == sorted((*storage.RUN_FILES, FIT_LOG))
+    expected = sorted((*storage.RUN_FILES, FIT_LOG, WARNINGS))
+    assert sorted(p.name for p in result.run_dir.iterdir()) == expected
     phase_sum = result.build_seconds + result.sampling_seconds + result.postprocess_seconds
     assert result.sampling_seconds >= 1.0 and result.total_seconds > phase_sum
     assert ALLOCATED_BYTES < result.peak_rss_bytes < 4 * 2**30
@@ -162,16 +164,17 @@ def test_an_ineligible_fit_is_skipped_without_a_process(fake, dataset, tmp_path,
 
 
 def test_a_failure_in_the_parent_is_returned_not_raised(fake, dataset, tmp_path, monkeypatch):
+    spec = _fake_spec(dataset)
     broken = FitterEntry("fake", "fake", None, "no_such_module:Adapter", MemoryModel(0.0, 1.0),
                          options=fake.options)
     monkeypatch.setitem(registry._FITTERS, "fake", broken)
-    result = run_fit(_fake_spec(dataset), tmp_path)
+    result = run_fit(spec, tmp_path)
     assert result.status == "failed" and "ModuleNotFoundError" in result.reason
 
 
 def test_a_missing_dataset_folder_fails_with_the_childs_message(dataset, tmp_path):
-    missing = dataclasses.replace(dataset, path=tmp_path / "gone")
-    spec = make_fit_spec("pymc:pymc", missing, chains=1, draws=5, tune=5)
+    spec = make_fit_spec("pymc:pymc", dataset, chains=1, draws=5, tune=5)
+    spec = dataclasses.replace(spec, dataset=dataclasses.replace(dataset, path=tmp_path / "gone"))
     result = run_fit(spec, tmp_path / "out")
     assert result.status == "failed" and result.exit_code == 1
     assert result.reason.startswith("DatasetFormatError: ")

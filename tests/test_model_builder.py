@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmm_param_recovery.benchmarking.fitters.builders import (
-    build_meridian_model,
-    build_pymc_model,
-    spend_share_prior_sigma,
-)
 from mmm_param_recovery.benchmarking.fitters.priors import (
     MAX_KNOT_SPACING_WEEKS,
     WEEKS_PER_YEAR,
     meridian_knots,
+)
+from mmm_param_recovery.benchmarking.model_builder import (
+    build_meridian_model,
+    build_pymc_model,
+    spend_share_prior_sigma,
 )
 from mmm_param_recovery.data_generator import customize_preset, generate_mmm_dataset
 from mmm_param_recovery.data_generator.io import channel_columns

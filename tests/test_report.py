@@ -25,8 +25,9 @@ SETTINGS = {"chains": 2, "draws": 20, "tune": 20, "seeds": [1], "target_accept":
 
 
 def identity(**extra) -> pd.DataFrame:
-    return pd.DataFrame({"dataset": "basic", "seed": 1, "fitter": FITTERS, "library": "x",
-                         "sampler": "y", "run_key": ["k1", "k2", ""], "status": STATUS,
+    return pd.DataFrame({"dataset": "basic", "seed": 1, "fitter": FITTERS, "priors": "seed",
+                         "library": "x", "sampler": "y", "run_key": ["k1", "k2", ""],
+                         "status": STATUS,
                          "reason": REASON, **extra})
 
 

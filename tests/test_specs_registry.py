@@ -12,6 +12,7 @@ import pytest
 
 from mmm_param_recovery.benchmarking.fitters import registry
 from mmm_param_recovery.benchmarking.fitters.base import SamplingSettings
+from mmm_param_recovery.benchmarking.fitters.model_spec import PROFILES
 from mmm_param_recovery.benchmarking.fitters.registry import GIB, get_fitter, list_fitters
 from mmm_param_recovery.benchmarking.run.specs import (
     DatasetRef,
@@ -21,6 +22,7 @@ from mmm_param_recovery.benchmarking.run.specs import (
     spec_from_dict,
     spec_to_dict,
 )
+from mmm_param_recovery.data_generator import generate_mmm_dataset, get_preset_config, save_dataset
 from mmm_param_recovery.errors import FitSpecError
 
 FITTERS = ("pymc:pymc", "pymc:nutpie", "pymc:numpyro", "pymc:blackjax", "meridian")
@@ -29,8 +31,20 @@ LARGE = dict(n_dates=208, n_geos=50, n_channels=30)
 MACHINE_24_GIB = 24 * GIB
 
 
+SMALL = None
+"""Folder of a generated small_business dataset (set once by the autouse fixture)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_business(tmp_path_factory):
+    global SMALL
+    result = generate_mmm_dataset(get_preset_config("small_business", seed=1))
+    SMALL = save_dataset(result, tmp_path_factory.mktemp("data") / "small")
+    return SMALL
+
+
 def _dataset(**overrides) -> DatasetRef:
-    fields = dict(name="small_business", seed=1, config_hash="ab12", path="/data/small",
+    fields = dict(name="small_business", seed=1, config_hash="ab12", path=SMALL,
                   n_dates=104, n_geos=1, n_channels=4)
     return DatasetRef(**{**fields, **overrides})
 
@@ -52,9 +66,13 @@ def test_every_registered_adapter_loads_without_importing_its_library(name):
         "import sys\n"
         "from mmm_param_recovery.benchmarking.fitters.registry import get_fitter\n"
         f"adapter = get_fitter({name!r}).load_adapter()\n"
-        "methods = ('environment', 'versions', 'build', 'from_model', 'sample',\n"
-        "           'postprocess')\n"
+        "methods = ('environment', 'versions', 'model_spec', 'build', 'from_model',\n"
+        "           'sample', 'postprocess', 'prior_roas', 'fitted_idata', 'fitted_frame')\n"
         "assert all(callable(getattr(adapter, m)) for m in methods)\n"
+        "from mmm_param_recovery.benchmarking.run.specs import dataset_ref\n"
+        f"prepared = dataset_ref('small_business', {str(SMALL)!r}).prepared()\n"
+        "for profile in adapter.profiles:\n"
+        f"    assert get_fitter({name!r}).model_spec(prepared, profile)['priors']\n"
         "heavy = ('pymc', 'pymc_marketing', 'meridian', 'jax', 'tensorflow', 'nutpie')\n"
         "print(adapter.library, sorted(set(heavy) & set(sys.modules)))\n"
     )
@@ -79,6 +97,8 @@ def test_every_registered_adapter_loads_without_importing_its_library(name):
         ("pymc:nutpie", {"timeout_seconds": 0}, "timeout_seconds"),
         ("pymc:nutpie", {"options": {"nutpie_backend": "cuda"}}, "nutpie_backend"),
         ("pymc:pymc", {"options": {"nutpie_backend": "jax"}}, "settings.options"),
+        ("pymc:nutpie", {"profile": "fancy"}, "priors"),
+        ("meridian", {"profile": "seeds"}, "priors"),
     ],
 )
 def test_bad_spec_raises_fitspecerror_naming_field_and_allowed(fitter, overrides, field_name):
@@ -143,12 +163,57 @@ def test_run_key_is_the_same_in_a_fresh_process_with_another_hash_seed():
         {"tune": 41},
         {"target_accept": 0.95},
         {"seed": 4},
-        {"cores": 1},
         {"options": {"nutpie_backend": "jax"}},
+        {"profile": "library"},
+        {"profile": "matched"},
     ],
 )
 def test_run_key_changes_with_every_spec_field(change):
     assert run_key(_spec(**change), VERSIONS) != run_key(_spec(), VERSIONS)
+
+
+def _leaves(node, path=()):
+    """Every (path, value) leaf of a JSON-ready tree (lists indexed, dicts by key)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list) and node:
+        for index, value in enumerate(node):
+            yield from _leaves(value, (*path, index))
+    else:
+        yield path, node
+
+
+def _perturbed(tree, path):
+    tree = json.loads(json.dumps(tree))
+    node = tree
+    for step in path[:-1]:
+        node = node[step]
+    value = node[path[-1]]
+    node[path[-1]] = (not value if isinstance(value, bool) else value + 1
+                      if isinstance(value, int | float) else f"{value}x")
+    return tree
+
+
+@pytest.mark.parametrize("fitter", ["pymc:nutpie", "meridian"])
+@pytest.mark.parametrize("profile", PROFILES)
+def test_run_key_changes_with_every_model_spec_field(fitter, profile):
+    base = _spec(fitter, profile=profile)
+    leaves = list(_leaves(base.model_dict))
+    assert len(leaves) > 20 and base.model_dict["profile"] == profile
+    keys = {run_key(base, VERSIONS)}
+    for path, _ in leaves:
+        changed = dataclasses.replace(base, model=json.dumps(_perturbed(base.model_dict, path)))
+        keys.add(run_key(changed, VERSIONS))
+    assert len(keys) == len(leaves) + 1
+
+
+def test_model_spec_is_written_whole_into_the_spec_dict():
+    spec = _spec("meridian", profile="seed")
+    priors = spec_to_dict(spec)["model"]["priors"]
+    assert priors["beta_m"]["dist"] == "LogNormal" and len(priors["beta_m"]["params"]["scale"]) == 4
+    assert spec_to_dict(spec)["model"]["media_prior_type"] == "coefficient"
+    assert spec_to_dict(_spec("meridian", profile="library"))["model"]["media_prior_type"] == "roi"
 
 
 @pytest.mark.parametrize(
@@ -162,13 +227,15 @@ def test_run_key_changes_with_every_dataset_field_but_the_path(change):
     assert run_key(changed, VERSIONS) != run_key(base, VERSIONS)
 
 
-def test_run_key_changes_with_versions_but_not_with_path_or_timeout():
+def test_run_key_changes_with_versions_but_not_with_run_control():
     base = _spec()
     assert run_key(base, {**VERSIONS, "pymc": "5.28.6"}) != run_key(base, VERSIONS)
     assert run_key(base, {**VERSIONS, "numba": "0.61"}) != run_key(base, VERSIONS)
     moved = dataclasses.replace(base, dataset=dataclasses.replace(base.dataset, path="/x"))
     patient = dataclasses.replace(base, timeout_seconds=10.0)
-    assert run_key(moved, VERSIONS) == run_key(patient, VERSIONS) == run_key(base, VERSIONS)
+    fewer_cores = dataclasses.replace(base, cores=1)
+    keys = {run_key(spec, VERSIONS) for spec in (base, moved, patient, fewer_cores)}
+    assert len(keys) == 1
 
 
 @pytest.mark.parametrize("name", FITTERS)

@@ -23,7 +23,8 @@ TIMINGS = {"build_seconds": 1.5, "sampling_seconds": 2.5, "postprocess_seconds":
 def _spec(fitter="pymc:pymc", draws=30):
     dataset = DatasetRef(name="small_business", seed=1, config_hash="ab12", path="/data/x",
                          n_dates=5, n_geos=2, n_channels=3)
-    return make_fit_spec(fitter, dataset, chains=2, draws=draws, tune=10, seed=7)
+    return make_fit_spec(fitter, dataset, chains=2, draws=draws, tune=10, seed=7,
+                         model={"profile": "seed", "note": "a model built elsewhere"})
 
 
 def _posterior(draws=30) -> az.InferenceData:

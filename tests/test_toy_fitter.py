@@ -43,7 +43,7 @@ class ToyAdapter:
     def versions(self):
         return {"toy": "0.1", "numpy": np.__version__}
 
-    def build(self, prepared, settings):
+    def build(self, prepared, settings, model=None):
         return prepared
 
     def sample(self, model, prepared, settings):

@@ -21,7 +21,7 @@ from mmm_param_recovery.data_generator import customize_preset, generate_mmm_dat
 from mmm_param_recovery.errors import CoordinateMismatchError, DatasetFormatError
 
 CHAINS, DRAWS = 2, 20
-IDENTITY = {"dataset": "basic", "seed": 1, "run_key": "k"}
+IDENTITY = {"dataset": "basic", "seed": 1, "priors": "seed", "run_key": "k"}
 
 
 @pytest.fixture(scope="module")

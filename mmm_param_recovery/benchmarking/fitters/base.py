@@ -65,9 +65,17 @@ class PreparedData:
 
 
 class LibraryAdapter(Protocol):
-    """What a library must provide to join the benchmark (one module per library)."""
+    """What a library must provide to join the benchmark (one module per library).
+
+    Optional: ``prior_roas(built, prepared, settings)``, prior draws of each channel's
+    ROAS from the library's own prior sampling, as an ``xr.DataArray`` (sample, channel)
+    in y units per unit spend; the fit child calls it between build and sampling and the
+    prior-predictive check (``metrics.prior_check``) is computed from it.
+    """
 
     library: str
+    profiles: tuple[str, ...]
+    """The prior profiles (``model_spec.PROFILES``) this library supports."""
 
     def environment(self, settings: SamplingSettings, cores: int) -> Mapping[str, str]:
         """Environment variables to set before the library is imported (threads, XLA)."""
@@ -75,8 +83,13 @@ class LibraryAdapter(Protocol):
     def versions(self) -> Mapping[str, str]:
         """Versions of every package that can change this library's results."""
 
-    def build(self, prepared: PreparedData, settings: SamplingSettings) -> Any:
-        """Build (and, where the library allows, compile) the model."""
+    def model_spec(self, prepared: PreparedData, profile: str) -> Any:
+        """The frozen model spec (a dataclass: every prior and structural choice) of
+        ``profile`` on this data; computed in the parent, without importing the library,
+        and hashed into the run key."""
+
+    def build(self, prepared: PreparedData, settings: SamplingSettings, model: Any) -> Any:
+        """Build (and, where the library allows, compile) the model of spec ``model``."""
 
     def from_model(self, model: Any, settings: SamplingSettings) -> Any:
         """Prepare a model the user built with ``model_builder`` for ``sample`` (the part

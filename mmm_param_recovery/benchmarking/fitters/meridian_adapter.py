@@ -22,23 +22,29 @@ from importlib.metadata import version
 from typing import Any
 
 import arviz as az
+import numpy as np
 import pandas as pd
+import xarray as xr
 
 from mmm_param_recovery.benchmarking.fitters.base import PreparedData, SamplingSettings
-from mmm_param_recovery.benchmarking.fitters.builders import (
-    build_meridian_model,
-    expected_meridian_warnings,
-    meridian_observed_frame,
-)
 from mmm_param_recovery.benchmarking.fitters.environment import thread_environment
 from mmm_param_recovery.benchmarking.fitters.meridian_canonical import canonical_posterior
-from mmm_param_recovery.benchmarking.fitters.priors import meridian_knots, spend_share_prior_sigma
+from mmm_param_recovery.benchmarking.fitters.meridian_model import (
+    MeridianModelSpec,
+    build_meridian_model_from_spec,
+    meridian_model_spec,
+    meridian_observed_frame,
+)
+from mmm_param_recovery.benchmarking.fitters.model_spec import PROFILES
+from mmm_param_recovery.benchmarking.fitters.priors import meridian_knots
 from mmm_param_recovery.errors import FitSpecError
 
 __all__ = ["MeridianAdapter", "canonical_posterior", "split_tune"]
 
 logger = logging.getLogger(__name__)
 
+PRIOR_DRAWS = 500
+"""Prior draws of the prior-predictive ROAS check."""
 _VERSIONED = ("google-meridian", "jax", "jaxlib", "tfp-nightly", "tensorflow", "arviz",
               "numpy")
 
@@ -53,6 +59,7 @@ class MeridianAdapter:
     """``LibraryAdapter`` for Meridian (see the module docstring for the phases)."""
 
     library = "meridian"
+    profiles = PROFILES
 
     def environment(self, settings: SamplingSettings, cores: int) -> Mapping[str, str]:
         """One XLA host device (Meridian vectorises chains) using every given core."""
@@ -65,10 +72,27 @@ class MeridianAdapter:
     def versions(self) -> Mapping[str, str]:
         return {name: version(name) for name in _VERSIONED}
 
-    def build(self, prepared: PreparedData, settings: SamplingSettings) -> Any:
-        model = build_meridian_model(
-            prepared.data, prepared.channel_columns, prepared.control_columns)
-        return self.from_model(model, settings)
+    def model_spec(self, prepared: PreparedData, profile: str) -> MeridianModelSpec:
+        return meridian_model_spec(prepared.data, prepared.channel_columns,
+                                   prepared.control_columns, profile)
+
+    def build(self, prepared: PreparedData, settings: SamplingSettings,
+              model: MeridianModelSpec) -> Any:
+        return self.from_model(build_meridian_model_from_spec(prepared.data, model), settings)
+
+    def prior_roas(self, built: Any, prepared: PreparedData, settings: SamplingSettings,
+                   draws: int = PRIOR_DRAWS) -> xr.DataArray:
+        """Prior ROAS per channel (sample, channel): ``Meridian.sample_prior`` then the
+        Analyzer's ROI of the prior draws (incremental outcome / spend, all geos and
+        weeks), y units per unit spend."""
+        from meridian.analysis.analyzer import Analyzer
+
+        built.sample_prior(draws, seed=settings.seed)
+        analyzer = Analyzer(model_context=built.model_context,
+                            inference_data=built.inference_data)
+        roi = np.asarray(analyzer.roi(use_posterior=False))
+        return xr.DataArray(roi.reshape(-1, roi.shape[-1]), dims=("sample", "channel"),
+                            coords={"channel": list(prepared.channel_columns)})
 
     def from_model(self, model: Any, settings: SamplingSettings) -> Any:
         """Run Meridian's critical EDA checks on a model from
@@ -83,12 +107,11 @@ class MeridianAdapter:
         n_adapt, n_burnin = split_tune(settings.tune)
         logger.info("sampling Meridian: %d chains x (%d adapt + %d burn-in) x %d draws",
                     settings.chains, n_adapt, n_burnin, settings.draws)
-        with expected_meridian_warnings():
-            model.sample_posterior(
-                n_chains=settings.chains, n_adapt=n_adapt, n_burnin=n_burnin,
-                n_keep=settings.draws, seed=(settings.seed, settings.seed),
-                dual_averaging_kwargs=immutabledict(target_accept_prob=settings.target_accept),
-            )
+        model.sample_posterior(
+            n_chains=settings.chains, n_adapt=n_adapt, n_burnin=n_burnin,
+            n_keep=settings.draws, seed=(settings.seed, settings.seed),
+            dual_averaging_kwargs=immutabledict(target_accept_prob=settings.target_accept),
+        )
         return model
 
     def postprocess(
@@ -96,8 +119,6 @@ class MeridianAdapter:
     ) -> az.InferenceData:
         attrs = {
             "library": self.library, "sampler": "meridian",
-            "prior_sigma": spend_share_prior_sigma(
-                prepared.data, prepared.channel_columns).to_dict(),
             "meridian_knots": meridian_knots(prepared.data["date"].nunique()),
         }
         return canonical_posterior(fitted, prepared.data, seed=settings.seed, attrs=attrs)

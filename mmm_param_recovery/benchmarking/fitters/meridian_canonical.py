@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from mmm_param_recovery.benchmarking.fitters.builders import expected_meridian_warnings
 from mmm_param_recovery.benchmarking.fitters.canonical import (
     SAMPLE_DIMS,
     LibraryParts,
@@ -57,8 +56,7 @@ def canonical_posterior(
 
     ``seed`` seeds the observation noise of ``y_ppc``; ``attrs`` go on the posterior.
     """
-    with expected_meridian_warnings():
-        return _canonical_posterior(model, data_df, seed, attrs or {})
+    return _canonical_posterior(model, data_df, seed, attrs or {})
 
 
 def _canonical_posterior(

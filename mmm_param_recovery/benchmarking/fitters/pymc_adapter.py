@@ -26,12 +26,18 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from mmm_param_recovery.benchmarking.fitters.base import PreparedData, SamplingSettings
-from mmm_param_recovery.benchmarking.fitters.builders import build_pymc_model, pymc_observed_frame
 from mmm_param_recovery.benchmarking.fitters.environment import thread_environment
-from mmm_param_recovery.benchmarking.fitters.priors import spend_share_prior_sigma
+from mmm_param_recovery.benchmarking.fitters.model_spec import PROFILES
 from mmm_param_recovery.benchmarking.fitters.pymc_canonical import canonical_posterior
+from mmm_param_recovery.benchmarking.fitters.pymc_model import (
+    PyMCModelSpec,
+    build_pymc_model_from_spec,
+    pymc_model_spec,
+    pymc_observed_frame,
+)
 from mmm_param_recovery.errors import FitSpecError, invalid
 
 __all__ = [
@@ -56,6 +62,8 @@ class PyMCBuilt:
     compiled: Any = None
 
 
+PRIOR_DRAWS = 500
+"""Prior draws of the prior-predictive ROAS check."""
 _CORE_PACKAGES = ("pymc-marketing", "pymc", "pytensor", "pymc-extras", "arviz", "numpy")
 
 
@@ -68,6 +76,7 @@ class PyMCAdapter:
     """
 
     library = "pymc"
+    profiles = PROFILES
     sampler: str = ""
     packages: tuple[str, ...] = ()
 
@@ -81,13 +90,17 @@ class PyMCAdapter:
         names = dict.fromkeys((*_CORE_PACKAGES, *self.packages))
         return {name: version(name) for name in names}
 
-    def build(self, prepared: PreparedData, settings: SamplingSettings) -> PyMCBuilt:
-        mmm = build_pymc_model(prepared.data, prepared.channel_columns, prepared.control_columns)
-        return self.from_model(mmm, settings)
+    def model_spec(self, prepared: PreparedData, profile: str) -> PyMCModelSpec:
+        return pymc_model_spec(prepared.data, prepared.channel_columns,
+                               prepared.control_columns, profile)
+
+    def build(self, prepared: PreparedData, settings: SamplingSettings,
+              model: PyMCModelSpec) -> PyMCBuilt:
+        return self.from_model(build_pymc_model_from_spec(prepared.data, model), settings)
 
     def from_model(self, mmm: Any, settings: SamplingSettings) -> PyMCBuilt:
-        """Compile an MMM from ``builders.build_pymc_model`` for this sampler (the part of
-        ``build`` after model construction; used by the seed API)."""
+        """Compile an MMM from ``pymc_model.build_pymc_model`` for this sampler (the part
+        of ``build`` after model construction; used by the seed API)."""
         self._check(settings)
         return PyMCBuilt(mmm, self.compile(mmm.model, settings))
 
@@ -105,13 +118,25 @@ class PyMCAdapter:
     ) -> az.InferenceData:
         """Canonical posterior of the fitted MMM; attrs record the sampler, its options
         and the spend-share prior scales."""
-        attrs = {
-            "library": self.library, "sampler": self.sampler,
-            "prior_sigma": spend_share_prior_sigma(
-                prepared.data, prepared.channel_columns).to_dict(),
-            **self.posterior_attrs(settings),
-        }
+        attrs = {"library": self.library, "sampler": self.sampler,
+                 **self.posterior_attrs(settings)}
         return canonical_posterior(fitted, prepared.data, seed=settings.seed, attrs=attrs)
+
+    def prior_roas(self, built: PyMCBuilt, prepared: PreparedData,
+                   settings: SamplingSettings, draws: int = PRIOR_DRAWS) -> xr.DataArray:
+        """Prior ROAS per channel (sample, channel) from ``pm.sample_prior_predictive`` of
+        the built model: original-scale contributions summed over dates and geos / spend."""
+        import pymc as pm
+
+        name = "channel_contribution_original_scale"
+        prior = pm.sample_prior_predictive(draws=draws, var_names=[name],
+                                           model=built.mmm.model, random_seed=settings.seed)
+        contribution = prior.prior[name].stack(sample=("chain", "draw"))
+        spend = prepared.data[list(prepared.channel_columns)].sum()
+        totals = contribution.sum([d for d in contribution.dims if d in ("date", "geo")])
+        roas = totals / xr.DataArray(spend.to_numpy(float), dims=("channel",),
+                                     coords={"channel": list(prepared.channel_columns)})
+        return roas.transpose("sample", "channel").drop_vars(["chain", "draw", "sample"])
 
     def fitted_idata(self, fitted: Any) -> az.InferenceData:
         return fitted.idata

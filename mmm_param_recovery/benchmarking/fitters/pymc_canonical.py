@@ -16,12 +16,12 @@ import arviz as az
 import pandas as pd
 import xarray as xr
 
-from mmm_param_recovery.benchmarking.fitters.builders import pymc_inputs
 from mmm_param_recovery.benchmarking.fitters.canonical import (
     LibraryParts,
     assemble_canonical,
     canonical_coords,
 )
+from mmm_param_recovery.benchmarking.fitters.pymc_model import TREND_PREFIX, pymc_inputs
 
 if TYPE_CHECKING:
     from pymc_marketing.mmm.multidimensional import MMM
@@ -34,6 +34,7 @@ NON_MEDIA_TERMS = (
     "yearly_seasonality_contribution_original_scale",
 )
 CONTROL_TERM = "control_contribution_original_scale"
+TREND_TERM = f"{TREND_PREFIX}_effect_contribution_original_scale"
 PPC_VARIABLE = "y_original_scale"
 
 
@@ -104,6 +105,8 @@ def _parts(model: MMM, data_df: pd.DataFrame) -> LibraryParts:
     post = model.idata.posterior
     coords = canonical_coords(data_df, model.channel_columns)
     non_media = sum(post[name] for name in NON_MEDIA_TERMS)
+    if TREND_TERM in post:
+        non_media = non_media + post[TREND_TERM]
     if CONTROL_TERM in post:
         non_media = non_media + post[CONTROL_TERM].sum("control")
     ppc = model.idata.posterior_predictive[PPC_VARIABLE]

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mmm_param_recovery.benchmarking.fitters.base import LibraryAdapter
+from mmm_param_recovery.benchmarking.fitters.model_spec import spec_to_dict
 from mmm_param_recovery.errors import FitSpecError, invalid
 
 GIB = 1024**3
@@ -85,6 +86,26 @@ class FitterEntry:
             if value not in self.options[key]:
                 raise invalid(f"settings.options.{key}", value, str(self.options[key]),
                               FitSpecError)
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """The prior profiles the adapter supports (``("seed",)`` if it names none)."""
+        return tuple(getattr(self.load_adapter(), "profiles", ("seed",)))
+
+    def check_profile(self, profile: str) -> None:
+        """Raise FitSpecError when this fitter does not support prior ``profile``."""
+        if profile not in self.profiles:
+            raise invalid(f"priors (for {self.name})", profile, ", ".join(self.profiles),
+                          FitSpecError)
+
+    def model_spec(self, prepared: Any, profile: str) -> dict[str, Any]:
+        """The adapter's model spec of ``profile`` on ``prepared`` as JSON-ready data
+        (``{}`` for an adapter without ``model_spec``)."""
+        self.check_profile(profile)
+        adapter = self.load_adapter()
+        if not hasattr(adapter, "model_spec"):
+            return {}
+        return spec_to_dict(adapter.model_spec(prepared, profile))
 
     def ineligibility(self, chains: int, draws: int, cells: int, total_bytes: int) -> str | None:
         """Why this fitter must not run (a sentence), or ``None`` when it may.

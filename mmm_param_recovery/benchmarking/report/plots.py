@@ -38,13 +38,14 @@ from mmm_param_recovery.benchmarking.metrics.sample_stats import (
     mean_and_hdi,
     samples_last,
 )
+from mmm_param_recovery.benchmarking.report.tables import FIT_KEY
 from mmm_param_recovery.errors import CoordinateMismatchError, DatasetFormatError, FitSpecError
 
 Posterior = az.InferenceData | xr.Dataset
 
 MAX_GEO_PANELS = 6
 BAND_PROBS = (0.5, 0.94)
-KEY = ("dataset", "seed", "fitter")
+KEY = FIT_KEY
 IDENTITY = (*KEY, "status", "reason")
 PHASES = (
     ("build_seconds", "build (incl. compile)", "#9ecae1"),
@@ -340,7 +341,7 @@ def _check_keys(df: pd.DataFrame, name: str) -> list[tuple]:
     _require_columns(df, IDENTITY, name)
     keys = list(df[list(KEY)].itertuples(index=False, name=None))
     if len(set(keys)) != len(keys):
-        raise DatasetFormatError(f"{name}: several rows for one (dataset, seed, fitter)")
+        raise DatasetFormatError(f"{name}: several rows for one (dataset, seed, fitter, priors)")
     return keys
 
 
@@ -349,7 +350,7 @@ def _aligned(reference: pd.DataFrame, other: pd.DataFrame, name: str) -> pd.Data
     ref_keys, other_keys = _check_keys(reference, "runtime_df"), _check_keys(other, name)
     if set(ref_keys) != set(other_keys):
         raise CoordinateMismatchError(
-            f"{name}: fits (dataset, seed, fitter) differ from runtime_df; only in {name}: "
+            f"{name}: fits (dataset, seed, fitter, priors) differ from runtime_df; only in {name}: "
             f"{sorted(set(other_keys) - set(ref_keys))[:5]}, only in runtime_df: "
             f"{sorted(set(ref_keys) - set(other_keys))[:5]}"
         )
@@ -357,10 +358,15 @@ def _aligned(reference: pd.DataFrame, other: pd.DataFrame, name: str) -> pd.Data
 
 
 def _row_labels(df: pd.DataFrame) -> list[str]:
-    """Fitter names; with dataset and seed appended when a fitter has several rows."""
-    if not df["fitter"].duplicated().any():
-        return df["fitter"].astype(str).tolist()
-    return [f"{r.fitter} · {r.dataset} · seed {r.seed}" for r in df.itertuples()]
+    """Fitter names, with the prior profile when there are several, and dataset and seed
+    appended when a (fitter, profile) has several rows."""
+    names = df["fitter"].astype(str)
+    if df["priors"].nunique() > 1:
+        names = names + " [" + df["priors"].astype(str) + "]"
+    if not names.duplicated().any():
+        return names.tolist()
+    return [f"{n} · {r.dataset} · seed {r.seed}" for n, r in zip(names, df.itertuples(),
+                                                                  strict=True)]
 
 
 def _gaps(df: pd.DataFrame, has_value: np.ndarray) -> list[str | None]:

@@ -18,7 +18,9 @@ from mmm_param_recovery.benchmarking.metrics.rows import ALL, stat_label
 from mmm_param_recovery.benchmarking.metrics.rows import IDENTITY as ROW_IDENTITY
 from mmm_param_recovery.benchmarking.run.records import RunRecord
 
-IDENTITY = ("dataset", "seed", "fitter", "library", "sampler", "run_key", "status", "reason")
+FIT_KEY = ("dataset", "seed", "fitter", "priors")
+"""What identifies a planned fit in every table (one row per fit in per-fit tables)."""
+IDENTITY = (*FIT_KEY, "library", "sampler", "run_key", "status", "reason")
 GIB = 1024**3
 TIMINGS = ("build_seconds", "sampling_seconds", "postprocess_seconds", "total_seconds")
 ESS_PER_SECOND = ("canonical", "ess_bulk_min_per_sampling_second")

@@ -9,6 +9,7 @@ only reads the plan.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 import psutil
@@ -39,6 +40,7 @@ class BenchmarkRequest:
     timeout: float
     force_rerun: bool
     plots_only: bool
+    profiles: tuple[str, ...] = ("seed",)
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -57,9 +59,15 @@ class PlannedFit:
     skip_reason: str | None = None
 
     @property
+    def profile(self) -> str:
+        """The prior profile of the fit (``model_spec.PROFILES``)."""
+        return self.spec.profile
+
+    @property
     def label(self) -> str:
-        """``{dataset} seed {seed} {fitter}``: how progress and logs name the fit."""
-        return f"{self.dataset} seed {self.seed} {self.fitter}"
+        """``{dataset} seed {seed} {fitter} priors={profile}``: how progress, logs and
+        the CLI name the fit."""
+        return f"{self.dataset} seed {self.seed} {self.fitter} priors={self.profile}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class BenchmarkPlan:
     fits: tuple[PlannedFit, ...]
     fitters: tuple[str, ...]
     seeds: tuple[int, ...]
+    profiles: tuple[str, ...]
     settings: dict[str, object]
     jobs: int
     force_rerun: bool
@@ -104,11 +113,12 @@ def _planned_fits(request: BenchmarkRequest, refs: dict[tuple[str, int], Dataset
     cores = max(1, min(request.chains, (psutil.cpu_count() or 1) // request.jobs))
     fits = []
     for (name, seed), ref in refs.items():
-        for fitter in request.fitters:
+        prepared = ref.prepared()
+        for fitter, profile in product(request.fitters, request.profiles):
             spec = make_fit_spec(
                 fitter, ref, chains=request.chains, draws=request.draws, tune=request.tune,
                 target_accept=request.target_accept, seed=seed, cores=cores,
-                timeout_seconds=request.timeout,
+                timeout_seconds=request.timeout, profile=profile, prepared=prepared,
             )
             reason = get_fitter(fitter).ineligibility(
                 request.chains, request.draws, ref.cells, total_memory)
@@ -127,6 +137,7 @@ def build_plan(request: BenchmarkRequest) -> BenchmarkPlan:
     return BenchmarkPlan(
         output_dir=Path(request.output_dir), datasets=refs,
         fits=_planned_fits(request, refs), fitters=request.fitters, seeds=request.seeds,
+        profiles=request.profiles,
         settings=settings, jobs=request.jobs, force_rerun=request.force_rerun,
         plots_only=request.plots_only,
     )

@@ -72,8 +72,8 @@ class RunRecord:
         """The identity columns of every summary table (plus the NUTS settings)."""
         spec, entry = self.planned.spec, get_fitter(self.planned.fitter)
         return {"dataset": self.planned.dataset, "seed": self.planned.seed,
-                "fitter": self.planned.fitter, "library": entry.library,
-                "sampler": entry.sampler,
+                "fitter": self.planned.fitter, "priors": self.planned.profile,
+                "library": entry.library, "sampler": entry.sampler,
                 "run_key": self.run_key or None, "status": str(self.status),
                 "reason": self.reason, "chains": spec.settings.chains,
                 "draws": spec.settings.draws, "tune": spec.settings.tune,

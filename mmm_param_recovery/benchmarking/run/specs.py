@@ -1,11 +1,12 @@
 """Frozen, validated descriptions of a fit and the identity (``run_key``) of its result.
 
 A ``FitSpec`` names everything that decides a fit's posterior: the fitter (library +
-sampler), the NUTS settings, the dataset (name, seed, config hash, size) and the number
-of cores. ``run_key`` hashes that identity together with the library versions and
-``SCHEMA_VERSION``; the dataset's filesystem path and the timeout are recorded beside the
-run but are not part of its identity (moving a dataset or allowing more time does not
-change what the fit computes).
+sampler), the NUTS settings, the dataset (name, seed, config hash, size), the prior
+profile and the whole model spec (every prior and structural choice, as built by the
+adapter's ``model_spec``). ``run_key`` hashes that identity together with the library
+versions and ``SCHEMA_VERSION``. Run control is recorded beside the run but is not part of
+its identity: the dataset's filesystem path, the cores a fit may use (from ``--jobs``)
+and the timeout do not change what the fit computes, so changing them never re-fits.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from mmm_param_recovery.data_generator.io import (
 )
 from mmm_param_recovery.errors import FitSpecError, invalid
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the stored run layout and canonical posterior; part of every run_key."""
 
 _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -122,9 +123,10 @@ def dataset_ref(name: str, directory: str | Path) -> DatasetRef:
 @dataclass(frozen=True)
 class FitSpec:
     """One fit: ``fitter`` (a registry name such as ``pymc:nutpie``) with ``settings`` on
-    ``dataset``, using ``cores`` CPU cores, killed after ``timeout_seconds`` of wall time
-    (``None``: no limit). ``settings.sampler`` must be the fitter's sampler and
-    ``settings.options`` must be options the fitter allows.
+    ``dataset`` under prior ``profile``, whose model is ``model`` (the canonical JSON of
+    the adapter's model spec), using ``cores`` CPU cores, killed after
+    ``timeout_seconds`` of wall time (``None``: no limit). ``settings.sampler`` must be
+    the fitter's sampler and ``settings.options`` must be options the fitter allows.
     """
 
     fitter: str
@@ -132,6 +134,13 @@ class FitSpec:
     dataset: DatasetRef
     cores: int
     timeout_seconds: float | None = None
+    profile: str = "seed"
+    model: str = "{}"
+
+    @property
+    def model_dict(self) -> dict[str, Any]:
+        """The model spec as data (docs/models.md)."""
+        return json.loads(self.model)
 
     def __post_init__(self) -> None:
         entry = get_fitter(self.fitter)
@@ -143,6 +152,7 @@ class FitSpec:
             raise invalid("settings.sampler", self.settings.sampler,
                           f"{entry.sampler!r} for {entry.name}", FitSpecError)
         entry.check_options(self.settings.option_dict)
+        entry.check_profile(self.profile)
         _check_count("cores", self.cores)
         timeout = self.timeout_seconds
         if timeout is not None and (
@@ -165,10 +175,14 @@ def make_fit_spec(
     options: Mapping[str, Any] | None = None,
     cores: int | None = None,
     timeout_seconds: float | None = None,
+    profile: str = "seed",
+    prepared: PreparedData | None = None,
+    model: Mapping[str, Any] | None = None,
 ) -> FitSpec:
-    """A ``FitSpec`` with the sampler taken from the registry; ``cores`` defaults to
-    ``chains`` (one core per chain; the parent does not look at this machine's size, so
-    the run key does not depend on it)."""
+    """A ``FitSpec`` with the sampler taken from the registry and the model spec of
+    ``profile`` built by the fitter's adapter on the dataset (``prepared``: the dataset's
+    observed data when already loaded; ``model``: a JSON-ready model spec built
+    elsewhere, used as given); ``cores`` defaults to ``chains``."""
     settings = SamplingSettings(
         chains=chains,
         draws=draws,
@@ -178,7 +192,12 @@ def make_fit_spec(
         sampler=get_fitter(fitter).sampler,
         options=tuple(sorted((options or {}).items())),
     )
-    return FitSpec(fitter, settings, dataset, chains if cores is None else cores, timeout_seconds)
+    entry = get_fitter(fitter)
+    entry.check_profile(profile)
+    if model is None:
+        model = entry.model_spec(prepared or dataset.prepared(), profile)
+    return FitSpec(fitter, settings, dataset, chains if cores is None else cores,
+                   timeout_seconds, profile, canonical_json(model))
 
 
 def spec_to_dict(spec: FitSpec) -> dict[str, Any]:
@@ -204,6 +223,8 @@ def spec_to_dict(spec: FitSpec) -> dict[str, Any]:
             "n_geos": spec.dataset.n_geos,
             "n_channels": spec.dataset.n_channels,
         },
+        "profile": spec.profile,
+        "model": spec.model_dict,
         "cores": spec.cores,
         "timeout_seconds": spec.timeout_seconds,
     }
@@ -223,15 +244,20 @@ def spec_from_dict(data: Mapping[str, Any]) -> FitSpec:
             dataset=DatasetRef(**data["dataset"]),
             cores=data["cores"],
             timeout_seconds=data["timeout_seconds"],
+            profile=data["profile"],
+            model=canonical_json(data["model"]),
         )
     except (KeyError, TypeError) as error:
         raise FitSpecError(f"spec: {error!s}; allowed: the layout of spec_to_dict") from error
 
 
+RUN_CONTROL = ("cores", "timeout_seconds")
+"""Spec fields recorded beside a result but not part of its identity (with the path)."""
+
+
 def _identity(spec_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """``spec_dict`` without the fields that do not change the fit (path, timeout)."""
-    identity = dict(spec_dict)
-    identity.pop("timeout_seconds", None)
+    """``spec_dict`` without run control (cores, timeout) and the dataset's path."""
+    identity = {k: v for k, v in spec_dict.items() if k not in RUN_CONTROL}
     identity["dataset"] = {k: v for k, v in spec_dict["dataset"].items() if k != "path"}
     return identity
 

@@ -128,7 +128,7 @@ def load_pymc_model(dataset_name: str, sampler: str,
     ``mmm.sample_posterior_predictive(X)``). The canonical posterior (y units, canonical
     coords) is ``load_run(path).posterior()``.
     """
-    from mmm_param_recovery.benchmarking.fitters.builders import build_pymc_model
+    from mmm_param_recovery.benchmarking.fitters.pymc_model import build_pymc_model
 
     run = _select_run(output_dir, dataset_name, f"pymc:{sampler}", run_key)
     prepared = _dataset_of(run).prepared()
