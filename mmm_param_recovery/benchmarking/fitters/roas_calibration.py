@@ -6,8 +6,9 @@ adstock and saturation-shape priors and gives the Hill-sigmoid asymptote
 ``saturation_sigma[geo, c] ~ LogNormal(mu_c, s_c)``, with ``mu_c`` and ``s_c`` chosen by a
 prior Monte Carlo of PyMC-Marketing's own transforms in numpy (max-scaling over dates per
 geo, normalised geometric adstock, ``sigma / (1 + exp(-beta (x - lam))) - sigma / (1 +
-exp(beta lam))``, times the per-geo target scale): the median of the implied ROAS is 1
-and the width of its central 90 % interval on the log scale equals the target's. The
+exp(beta lam))``, times the per-geo target scale) so that the implied ROAS has the
+target's 5 % and 95 % quantiles (the central 90 % interval, which the median cannot pin
+down: PyMC-Marketing's log ROAS is skewed, so its median differs from the target's). The
 draws use a fixed seed, so the spec is a deterministic function of the data. The check
 that the built model really implies this ROAS is the prior-predictive check of every fit
 (``metrics.prior_check``), from PyMC-Marketing's own prior samples.
@@ -80,29 +81,37 @@ def unit_sigma_roas_by_geo(data_df: pd.DataFrame, channels: Sequence[str],
     return parts
 
 
-def _log_width(parts: np.ndarray, z: np.ndarray, s: float) -> float:
+def _log_interval(parts: np.ndarray, z: np.ndarray, s: float) -> tuple[float, float]:
+    """5 % and 95 % quantiles of log ROAS for per-geo asymptotes exp(s z) (mu = 0)."""
     log_roas = np.log((np.exp(s * z) * parts).sum(axis=1))
     low, high = np.quantile(log_roas, [0.05, 0.95])
-    return float(high - low)
+    return float(low), float(high)
+
+
+def _log_width(parts: np.ndarray, z: np.ndarray, s: float) -> float:
+    low, high = _log_interval(parts, z, s)
+    return high - low
 
 
 def _calibrate_channel(parts: np.ndarray, z: np.ndarray, target_width: float) -> tuple[float,
                                                                                          float]:
     """``(mu, s)`` of LogNormal per-geo asymptotes for one channel's parts (draw, geo)."""
     low, high = _S_RANGE
-    if _log_width(parts, z, low) < target_width:
+    if _log_width(parts, z, low) >= target_width:
+        s = low  # the shape priors alone spread the ROAS wider than the target
+    else:
         while high - low > 1e-3:
             mid = 0.5 * (low + high)
             low, high = (mid, high) if _log_width(parts, z, mid) < target_width else (low, mid)
-    s = 0.5 * (low + high)
-    median = np.median((np.exp(s * z) * parts).sum(axis=1))
-    return float(-np.log(median)), float(s)
+        s = 0.5 * (low + high)
+    q05, q95 = _log_interval(parts, z, s)
+    return -0.5 * (q05 + q95), float(s)
 
 
 def matched_sigma_prior(data_df: pd.DataFrame, channels: Sequence[str],
                         priors: Mapping[str, Dist]) -> Dist:
     """``saturation_sigma ~ LogNormal(mu_c, s_c)`` on (geo, channel) whose implied ROAS has
-    the median and log-scale 90 % width of ``MATCHED_ROAS_PRIOR`` (see module docstring);
+    the 5 % and 95 % quantiles of ``MATCHED_ROAS_PRIOR`` (see module docstring);
     ``priors`` supplies the adstock and saturation-shape priors (scalar Beta/HalfNormal)."""
     _, log_median, log_sigma = MATCHED_ROAS_PRIOR
     parts = unit_sigma_roas_by_geo(data_df, channels, priors)
