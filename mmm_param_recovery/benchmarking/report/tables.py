@@ -9,6 +9,7 @@ table without any edit here.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 
@@ -16,6 +17,7 @@ import pandas as pd
 
 from mmm_param_recovery.benchmarking.metrics.rows import ALL, stat_label
 from mmm_param_recovery.benchmarking.metrics.rows import IDENTITY as ROW_IDENTITY
+from mmm_param_recovery.benchmarking.run.fit_child import WARNINGS
 from mmm_param_recovery.benchmarking.run.records import RunRecord
 
 FIT_KEY = ("dataset", "seed", "fitter", "priors")
@@ -100,11 +102,71 @@ def performance_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     return _wide(records, rows.assign(geo=rows["geo"].fillna(ALL)), by_geo=True)
 
 
+def _prior_flags(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """``run_key, channel, prior_excludes_truth`` of every fit with a prior check."""
+    rows = family_rows(records, "prior")
+    rows = rows[rows["stat"] == "excludes_truth"]
+    return rows[["run_key", "channel", "value"]].rename(columns={"value": "prior_excludes_truth"})
+
+
 def recovery_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Tidy recovery rows, each with ``prior_excludes_truth`` (1.0 / 0.0) for its channel
+    when the fit ran a prior check (NaN for pooled rows and fits without one)."""
     rows = family_rows(records, "recovery")
+    rows = rows.merge(_prior_flags(records), on=["run_key", "channel"], how="left")
     missing = [r.identity() for r in records if r.metrics is None]
     frame = pd.concat([rows, pd.DataFrame(missing)], ignore_index=True)
-    return frame.reindex(columns=[*IDENTITY, *TIDY])
+    return frame.reindex(columns=[*IDENTITY, *TIDY, "prior_excludes_truth"])
+
+
+PRIOR_COLUMNS = {("quantile", 0.05): "prior_q05", ("quantile", 0.5): "prior_q50",
+                 ("quantile", 0.95): "prior_q95", ("true", None): "true_roas",
+                 ("mass_at_or_below_truth", None): "prior_mass_at_or_below_truth",
+                 ("excludes_truth", 0.025): "prior_excludes_truth"}
+POSTERIOR_COLUMNS = {("posterior_mean", None): "posterior_mean",
+                     ("hdi_low", 0.94): "posterior_hdi94_low",
+                     ("hdi_high", 0.94): "posterior_hdi94_high"}
+
+
+def _channel_columns(rows: pd.DataFrame, names: dict) -> pd.DataFrame:
+    """``run_key, channel`` and one column per (stat, level) in ``names``."""
+    level = rows["level"].astype(float).round(6).where(rows["level"].notna(), None)
+    keys = list(zip(rows["stat"], level, strict=True))
+    picked = rows.assign(column=[names.get((s, None if pd.isna(lv) else lv)) for s, lv in keys])
+    picked = picked.dropna(subset=["column"])
+    return picked.pivot_table(index=["run_key", "channel"], columns="column", values="value",
+                              aggfunc="first").reset_index()
+
+
+def prior_check_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per fit and channel: the prior ROAS quantiles, the truth, the prior mass at
+    or below it, the excludes-truth flag, and the posterior mean and 94 % HDI of ROAS."""
+    prior = family_rows(records, "prior")
+    recovery = family_rows(records, "recovery")
+    roas = recovery[(recovery["quantity"] == "roas") & (recovery["geo"] == ALL)
+                    & (recovery["channel"] != ALL)]
+    table = _channel_columns(prior, PRIOR_COLUMNS).merge(
+        _channel_columns(roas, POSTERIOR_COLUMNS), on=["run_key", "channel"], how="left")
+    base = _identity_frame(records)[list(IDENTITY)]
+    merged = base.merge(table, on="run_key", how="left")
+    columns = [*IDENTITY, "channel", *PRIOR_COLUMNS.values(), *POSTERIOR_COLUMNS.values()]
+    return merged.reindex(columns=columns)
+
+
+def warnings_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Every warning a fit's libraries raised (``warnings.json`` of its run folder): one
+    row per fit, phase and distinct message, with its count."""
+    frames = []
+    for record in records:
+        path = record.run_dir / WARNINGS if record.run_dir is not None else None
+        if path is not None and path.is_file():
+            warned = pd.DataFrame(json.loads(path.read_text()))
+            identity = {k: v for k, v in record.identity().items() if k in IDENTITY}
+            frames.append(warned.assign(**identity))
+    columns = [*IDENTITY, "phase", "category", "message", "count"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns)
 
 
 def summary_tables(records: Sequence[RunRecord]) -> dict[str, pd.DataFrame]:
@@ -117,4 +179,6 @@ def summary_tables(records: Sequence[RunRecord]) -> dict[str, pd.DataFrame]:
         "performance_metrics": performance_table(records),
         "diagnostics_summary": diagnostics_table(records),
         "recovery_metrics": recovery_table(records),
+        "prior_checks": prior_check_table(records),
+        "warnings": warnings_table(records),
     }
