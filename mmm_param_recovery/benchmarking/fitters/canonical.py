@@ -38,7 +38,8 @@ class LibraryParts:
     draw, date, geo): every non-media term of the expected y; ``library_mu`` (chain,
     draw, date, geo): the library's own expected y, used only to check the identity;
     ``y_ppc`` (chain, draw, date, geo): posterior predictive y with noise;
-    ``adstock_alpha`` (chain, draw, channel): geometric decay; ``free_parameters``:
+    ``adstock_alpha`` (chain, draw, channel) or, when it varies by geo, (chain, draw, geo,
+    channel): geometric decay; ``free_parameters``:
     the sampled parameters under the library's names; ``sample_stats`` the library's
     sampler statistics (``diverging`` and ``energy`` are kept).
     """
@@ -119,7 +120,7 @@ def assemble_canonical(
         "y_ppc": parts.y_ppc.transpose(*SAMPLE_DIMS, "date", "geo"),
         "roas": _roas(contribution, spend, ("date", "geo")),
         "roas_by_geo": _roas(contribution, spend, ("date",)).transpose(*SAMPLE_DIMS, "geo", ...),
-        "adstock_alpha": alpha.transpose(*SAMPLE_DIMS, "channel"),
+        "adstock_alpha": alpha.transpose(*SAMPLE_DIMS, ..., "channel"),
     })
     posterior.attrs = {key: _attr(value) for key, value in attrs.items()}
     posterior.attrs["mu_identity_max_rel_error"] = error

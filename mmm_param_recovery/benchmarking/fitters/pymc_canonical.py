@@ -101,6 +101,11 @@ def _on_canonical(da: xr.DataArray, coords: dict, *dims: str) -> xr.DataArray:
     return da.transpose("chain", "draw", *dims)
 
 
+def _alpha_dims(post: xr.Dataset) -> list[str]:
+    """(channel,) or, for priors per geo and channel, (geo, channel)."""
+    return [d for d in ("geo", "channel") if d in post["adstock_alpha"].dims]
+
+
 def _parts(model: MMM, data_df: pd.DataFrame) -> LibraryParts:
     post = model.idata.posterior
     coords = canonical_coords(data_df, model.channel_columns)
@@ -118,7 +123,7 @@ def _parts(model: MMM, data_df: pd.DataFrame) -> LibraryParts:
         non_media=_on_canonical(non_media, coords, "date", "geo"),
         library_mu=_on_canonical(post[LIBRARY_MU], coords, "date", "geo"),
         y_ppc=_on_canonical(ppc, coords, "date", "geo"),
-        adstock_alpha=_on_canonical(post["adstock_alpha"], coords, "channel"),
+        adstock_alpha=_on_canonical(post["adstock_alpha"], coords, *_alpha_dims(post)),
         adstock_normalized=bool(model.adstock.normalize),
         free_parameters=post[free],
         sample_stats=stats,

@@ -250,6 +250,8 @@ def roas_interval_table(recovery_df: pd.DataFrame) -> pd.DataFrame:
     column = [ROAS_STATS.get((stat, None if pd.isna(level) else float(level)))
               for stat, level in zip(recovery_df["stat"], recovery_df["level"], strict=True)]
     rows = recovery_df.assign(column=column)
+    if "priors" in rows and rows["priors"].nunique() > 1:  # one entry per (fitter, profile)
+        rows = rows.assign(fitter=rows["fitter"].astype(str) + " [" + rows["priors"] + "]")
     rows = rows[(rows["quantity"] == "roas") & rows["column"].notna()
                 & (rows["geo"] == ALL) & (rows["channel"] != ALL)]
     if rows.duplicated(["fitter", "channel", "column"]).any():

@@ -120,7 +120,9 @@ def _with_prior(idata: Any, prior: xr.DataArray | None) -> None:
     if prior is None:
         return
     roas = prior.rename(sample="draw").expand_dims(chain=1).transpose("chain", "draw", "channel")
-    idata.add_groups({PRIOR_GROUP: xr.Dataset({"roas": roas})})
+    with warnings.catch_warnings():  # our own group, not one of ArviZ's scheme
+        warnings.filterwarnings("ignore", message=f"{PRIOR_GROUP} group is not defined")
+        idata.add_groups({PRIOR_GROUP: xr.Dataset({"roas": roas})})
 
 
 def _fit(staging: Path, adapter_path: str, timer: _PhaseTimer) -> None:
