@@ -232,3 +232,30 @@ def test_all_failed_fits_draw_only_gaps(tmp_path):
     fig = viz.plot_runtime_ess(runtime, ess)
     assert texts(fig) == ["timeout"] * 8
     assert all(ax.get_xlim()[0] == 0 and not len(ax.get_xticks()) for ax in fig.axes)
+
+
+def prior_check_frame() -> pd.DataFrame:
+    rows = []
+    for fitter, priors, excludes in (("meridian", "seed", 1.0), ("meridian", "matched", 0.0),
+                                      ("pymc:nutpie", "seed", 0.0)):
+        for channel, truth in (("x1_tv", 1.2), ("x2_radio", 0.7)):
+            rows.append({"fitter": fitter, "priors": priors, "channel": channel,
+                         "prior_q05": 1.0 if excludes else 0.1, "prior_q95": 4.0,
+                         "true_roas": truth, "prior_excludes_truth": excludes,
+                         "posterior_mean": truth * 1.1, "posterior_hdi94_low": truth * 0.7,
+                         "posterior_hdi94_high": truth * 1.6})
+    rows.append({**rows[-1], "fitter": "toy", "prior_q05": np.nan, "prior_q95": np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_prior_checks_mark_a_prior_that_excludes_the_truth(tmp_path):
+    fig = viz.plot_prior_checks(prior_check_frame())
+    assert_png(save_figure(fig, tmp_path / "prior.png"), fig)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "meridian [seed] (prior excludes truth)" in legend
+    assert "meridian [matched]" in legend and not any(t.startswith("toy") for t in legend)
+    with pytest.raises(DatasetFormatError, match="no fit with a prior check"):
+        viz.plot_prior_checks(prior_check_frame().assign(prior_q05=np.nan))
+    with pytest.raises(DatasetFormatError, match="true_roas"):
+        viz.plot_prior_checks(prior_check_frame().assign(
+            true_roas=np.arange(len(prior_check_frame()), dtype=float)))

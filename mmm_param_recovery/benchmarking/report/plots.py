@@ -267,11 +267,12 @@ def _dodge(n: int, span: float) -> np.ndarray:
     return np.zeros(1) if n == 1 else np.linspace(-span / 2, span / 2, n)
 
 
-def _true_roas(df: pd.DataFrame, channels: list[str]) -> np.ndarray:
-    truths = df.drop_duplicates(["channel", "truth"]).set_index("channel")["truth"]
+def _true_roas(df: pd.DataFrame, channels: list[str], column: str = "truth") -> np.ndarray:
+    """The true ROAS per channel (one value per channel across the rows, else raise)."""
+    truths = df.drop_duplicates(["channel", column]).set_index("channel")[column]
     if truths.index.duplicated().any():
         bad = sorted(set(truths.index[truths.index.duplicated()]))
-        raise DatasetFormatError(f"roas_intervals_df.truth: differs between rows of {bad}")
+        raise DatasetFormatError(f"{column}: differs between rows of {bad}")
     return truths.reindex(channels).to_numpy(float)
 
 
@@ -304,6 +305,56 @@ def plot_roas_forest(roas_intervals_df: pd.DataFrame) -> Figure:
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.suptitle("ROAS recovery per channel and fitter")
+    return fig
+
+
+PRIOR_CHECK_COLUMNS = ("fitter", "priors", "channel", "prior_q05", "prior_q95", "true_roas",
+                       "prior_excludes_truth", "posterior_mean", "posterior_hdi94_low",
+                       "posterior_hdi94_high")
+
+
+def plot_prior_checks(prior_checks_df: pd.DataFrame) -> Figure:
+    """Per channel and (fitter, profile): the prior's 90 % ROAS interval (grey), the
+    posterior mean and 94 % HDI (colour) and the true ROAS (black); a fit whose prior
+    excludes the truth is drawn with a red prior bar and named so in the legend.
+
+    ``prior_checks_df``: rows of ``summary/prior_checks.csv`` of ONE (dataset, seed), one
+    per (fitter, priors, channel); rows without a prior check are left out (nothing to draw).
+    """
+    df = prior_checks_df
+    _require_columns(df, PRIOR_CHECK_COLUMNS, "prior_checks_df")
+    df = df.dropna(subset=["prior_q05"])
+    if df.empty:
+        raise DatasetFormatError("prior_checks_df: no fit with a prior check")
+    labels = df["fitter"].astype(str) + " [" + df["priors"].astype(str) + "]"
+    df = df.assign(label=labels)
+    if df.duplicated(["label", "channel"]).any():
+        raise DatasetFormatError("prior_checks_df: several rows for one (fitter, priors, channel)")
+    channels, fits = list(dict.fromkeys(df["channel"])), list(dict.fromkeys(df["label"]))
+    position = {c: i for i, c in enumerate(channels)}
+    fig = _figure(9.5, 1.2 + 0.3 * len(channels) * len(fits) + 0.3 * len(channels))
+    ax = fig.subplots()
+    for label, offset in zip(fits, _dodge(len(fits), 0.7), strict=True):
+        rows = df[df["label"] == label]
+        y = rows["channel"].map(position).to_numpy(float) + offset
+        excluded = rows["prior_excludes_truth"].fillna(0).to_numpy() > 0
+        ax.hlines(y, rows["prior_q05"], rows["prior_q95"], lw=5, alpha=0.35,
+                  color=np.where(excluded, _GAP_COLOR, "#888888"))
+        color = fitter_color(label.split(" [")[0])
+        ax.hlines(y, rows["posterior_hdi94_low"], rows["posterior_hdi94_high"], color=color, lw=1.4)
+        flag = " (prior excludes truth)" if excluded.any() else ""
+        ax.plot(rows["posterior_mean"], y, "o", color=color, mec="white", ms=6,
+                label=label + flag)
+    ax.vlines(_true_roas(df, channels, "true_roas"), np.arange(len(channels)) - 0.45,
+              np.arange(len(channels)) + 0.45, color="black", lw=2, label="true ROAS")
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(channels)), channels)
+    ax.set_ylim(len(channels) - 0.5, -0.5)
+    ax.set_xlabel("ROAS, log scale: grey = prior 90 %, red = prior excludes the truth, "
+                  "dot and line = posterior mean and 94 % HDI")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle("Prior vs posterior ROAS per channel: did the data move the estimate?")
     return fig
 
 
