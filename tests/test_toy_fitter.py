@@ -111,6 +111,12 @@ def test_registering_a_fitter_reaches_every_stage(toy, tmp_path):
     assert performance["mu_r2"].gt(0).all()
     recovery = pd.read_csv(summary / "recovery_metrics.csv")
     assert recovery.query("quantity == 'roas' and stat == 'in_hdi'")["value"].notna().all()
+    versus = pd.read_csv(summary / "recovery_vs_oracle.csv")
+    assert versus["fitter"].tolist() == ["toy"] and versus["roas_error_all"].notna().all()
+    oracle = pd.read_csv(summary / "oracle.csv")
+    assert set(oracle["channel"]) == set(recovery["channel"]) - {"all"}
+    flagged = recovery.dropna(subset=["identified"])
+    assert len(flagged) and set(flagged["channel"]) <= set(oracle["channel"])
     assert outcome.headline["fitter"].tolist() == ["toy"]
     assert outcome.headline["ROAS mean |rel. error|"].notna().all()
     plots = {p.name for p in (tmp_path / "basic" / "plots").iterdir()}

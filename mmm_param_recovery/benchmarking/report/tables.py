@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
+from mmm_param_recovery.benchmarking.metrics.oracle import oracle_fit, oracle_table
 from mmm_param_recovery.benchmarking.metrics.rows import ALL, stat_label
 from mmm_param_recovery.benchmarking.metrics.rows import IDENTITY as ROW_IDENTITY
 from mmm_param_recovery.benchmarking.run.fit_child import WARNINGS
 from mmm_param_recovery.benchmarking.run.records import RunRecord
+from mmm_param_recovery.data_generator import load_dataset
+from mmm_param_recovery.errors import MMMBenchmarkError
 
 FIT_KEY = ("dataset", "seed", "fitter", "priors")
 """What identifies a planned fit in every table (one row per fit in per-fit tables)."""
@@ -109,14 +113,17 @@ def _prior_flags(records: Sequence[RunRecord]) -> pd.DataFrame:
     return rows[["run_key", "channel", "value"]].rename(columns={"value": "prior_excludes_truth"})
 
 
-def recovery_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+def recovery_table(records: Sequence[RunRecord],
+                   oracle: pd.DataFrame | None = None) -> pd.DataFrame:
     """Tidy recovery rows, each with ``prior_excludes_truth`` (1.0 / 0.0) for its channel
-    when the fit ran a prior check (NaN for pooled rows and fits without one)."""
+    when the fit ran a prior check and ``identified`` (the oracle's flag of the channel
+    in that dataset; NaN for pooled rows or without an oracle)."""
     rows = family_rows(records, "recovery")
     rows = rows.merge(_prior_flags(records), on=["run_key", "channel"], how="left")
+    rows = _with_identified(rows, oracle)
     missing = [r.identity() for r in records if r.metrics is None]
     frame = pd.concat([rows, pd.DataFrame(missing)], ignore_index=True)
-    return frame.reindex(columns=[*IDENTITY, *TIDY, "prior_excludes_truth"])
+    return frame.reindex(columns=[*IDENTITY, *TIDY, "prior_excludes_truth", "identified"])
 
 
 PRIOR_COLUMNS = {("quantile", 0.05): "prior_q05", ("quantile", 0.5): "prior_q50",
@@ -169,16 +176,80 @@ def warnings_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).reindex(columns=columns)
 
 
-def summary_tables(records: Sequence[RunRecord]) -> dict[str, pd.DataFrame]:
+ORACLE_KEY = ("dataset", "seed", "channel")
+
+
+def oracle_summary(datasets: Mapping[tuple[str, int], Any]) -> pd.DataFrame:
+    """``summary/oracle.csv``: the oracle floor of every dataset (``metrics.oracle``), one row
+    per (dataset, seed, channel); a dataset whose truth lacks what the oracle needs (a
+    user's file without noise or baseline parts) gets one row with the reason."""
+    frames = []
+    for (name, seed), ref in datasets.items():
+        try:
+            frames.append(oracle_table(oracle_fit(load_dataset(ref.path)), name, seed))
+        except MMMBenchmarkError as error:
+            frames.append(pd.DataFrame([{"dataset": name, "seed": seed, "note": str(error)}]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[*ORACLE_KEY, "identified", "note"])
+
+
+def _with_identified(rows: pd.DataFrame, oracle: pd.DataFrame | None) -> pd.DataFrame:
+    """``rows`` with the oracle's ``identified`` flag of their (dataset, seed, channel)."""
+    if oracle is None or "identified" not in oracle or "channel" not in oracle:
+        return rows.assign(identified=pd.NA)
+    flags = oracle.dropna(subset=["channel"])[[*ORACLE_KEY, "identified"]]
+    return rows.merge(flags, on=list(ORACLE_KEY), how="left")
+
+
+def _roas_errors(rows: pd.DataFrame, oracle: pd.DataFrame) -> pd.DataFrame:
+    """Per fit: mean |ROAS rel. error| over all and over identified channels, beside the
+    oracle's on the same data, and the fitter-minus-oracle difference."""
+    roas = rows[(rows["quantity"] == "roas") & (rows["stat"] == "rel_error")
+                & (rows["geo"] == ALL) & (rows["channel"] != ALL)]
+    roas = _with_identified(roas.assign(error=roas["value"].abs()), oracle)
+    floor = oracle.dropna(subset=["channel"])[[*ORACLE_KEY, "roas_abs_rel_error"]]
+    roas = roas.merge(floor, on=list(ORACLE_KEY), how="left")
+    identified = roas[roas["identified"].fillna(False).astype(bool)]
+    out = roas.groupby("run_key").agg(roas_error_all=("error", "mean"),
+                                      oracle_error_all=("roas_abs_rel_error", "mean"),
+                                      n_channels=("error", "size"))
+    ident = identified.groupby("run_key").agg(
+        roas_error_identified=("error", "mean"),
+        oracle_error_identified=("roas_abs_rel_error", "mean"),
+        n_identified=("error", "size"))
+    out = out.join(ident, how="left")
+    out["n_identified"] = out["n_identified"].fillna(0).astype(int)
+    for level in ("all", "identified"):
+        out[f"minus_oracle_{level}"] = out[f"roas_error_{level}"] - out[f"oracle_error_{level}"]
+    return out.reset_index()
+
+
+def recovery_vs_oracle_table(records: Sequence[RunRecord],
+                             oracle: pd.DataFrame) -> pd.DataFrame:
+    """``summary/recovery_vs_oracle.csv``: one row per fit with its mean ROAS |relative
+    error| over all channels and over the channels the oracle identifies, the oracle's on
+    the same dataset, and fitter minus oracle (lower is better; 0 = at the floor)."""
+    base = _identity_frame(records)[list(IDENTITY)]
+    errors = _roas_errors(family_rows(records, "recovery"), oracle)
+    return base.merge(errors, on="run_key", how="left")
+
+
+def summary_tables(records: Sequence[RunRecord],
+                   oracle: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """Every per-fit summary table by file stem (``replicate_summary`` is added by the
-    runner when there are several seeds)."""
-    return {
+    runner when there are several seeds); with the ``oracle_summary`` of the datasets,
+    also ``oracle`` and ``recovery_vs_oracle``, and recovery rows carry ``identified``."""
+    tables = {
         "run_status": run_status_table(records),
         "runtime_comparison": runtime_table(records),
         "ess_comparison": ess_table(records),
         "performance_metrics": performance_table(records),
         "diagnostics_summary": diagnostics_table(records),
-        "recovery_metrics": recovery_table(records),
+        "recovery_metrics": recovery_table(records, oracle),
         "prior_checks": prior_check_table(records),
         "warnings": warnings_table(records),
     }
+    if oracle is not None:
+        tables["oracle"] = oracle
+        tables["recovery_vs_oracle"] = recovery_vs_oracle_table(records, oracle)
+    return tables
