@@ -114,7 +114,7 @@ def test_registering_a_fitter_reaches_every_stage(toy, tmp_path):
     versus = pd.read_csv(summary / "recovery_vs_oracle.csv")
     assert versus["fitter"].tolist() == ["toy"] and versus["roas_error_all"].notna().all()
     oracle = pd.read_csv(summary / "oracle.csv")
-    assert set(oracle["channel"]) == set(recovery["channel"]) - {"all"}
+    assert set(oracle["channel"]) == set(recovery["channel"].dropna()) - {"all"}
     flagged = recovery.dropna(subset=["identified"])
     assert len(flagged) and set(flagged["channel"]) <= set(oracle["channel"])
     assert outcome.headline["fitter"].tolist() == ["toy"]

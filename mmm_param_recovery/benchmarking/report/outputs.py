@@ -1,7 +1,10 @@
 """Write a run's summary tables, plots and report from its records (nothing is fitted).
 
 Plots only read stored results: posteriors from their run folders, truths from the
-dataset folders, and the summary tables.
+dataset folders, and the summary tables. Whatever the fits did (all failed, all skipped,
+``--plots-only`` finding nothing), every summary table and the report are written: a plot
+without data is skipped (and an older file of it removed), a plot or table that fails is
+logged and left out, and each omission is listed in the report's "Not in this report".
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import logging
 import os
 import platform
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -20,7 +24,7 @@ from mmm_param_recovery.benchmarking.report import plots as viz
 from mmm_param_recovery.benchmarking.report.figures import save_figure
 from mmm_param_recovery.benchmarking.report.html import build_report, headline_table
 from mmm_param_recovery.benchmarking.report.replicate_table import replicate_table
-from mmm_param_recovery.benchmarking.report.tables import summary_tables
+from mmm_param_recovery.benchmarking.report.tables import oracle_summary, summary_tables
 from mmm_param_recovery.benchmarking.run.plan import BenchmarkPlan
 from mmm_param_recovery.benchmarking.run.records import RunRecord, Status
 from mmm_param_recovery.benchmarking.store import runs as storage
@@ -42,6 +46,29 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
+class _Omissions(list):
+    """What the report could not show, one sentence each (``build_report(notes=...)``)."""
+
+    def attempt(self, path: Path, plot: Callable[..., Any], *args: Any) -> list[Path]:
+        """``[save_figure(plot(*args), path)]``, or ``[]`` with a note when that raises (an
+        output-stage failure is logged and left out of the report; it never stops the
+        other outputs; an older file of the plot is removed)."""
+        try:
+            return [save_figure(plot(*args), path)]
+        except Exception as error:  # output boundary: one broken plot must not cost the rest
+            logger.warning("%s not written: %s: %s", path.name, type(error).__name__, error,
+                           exc_info=logger.isEnabledFor(logging.DEBUG))
+            path.unlink(missing_ok=True)
+            self.append(f"{path.name}: not written ({type(error).__name__}: {error})")
+            return []
+
+    def skip(self, what: str, path: Path, why: str) -> list[Path]:
+        """Note that the plot ``path`` has no data; remove an older file of it."""
+        path.unlink(missing_ok=True)
+        self.append(f"{what}: not drawn, {why}")
+        return []
+
+
 def file_label(fitter: str) -> str:
     """A fitter name usable in file names (``pymc:nutpie`` -> ``pymc_nutpie``)."""
     return fitter.replace(":", "_")
@@ -51,62 +78,101 @@ def _ok(records: Sequence[RunRecord]) -> list[RunRecord]:
     return [r for r in records if r.status == Status.OK]
 
 
-def _per_fit_plots(records: Sequence[RunRecord], truths: dict, output_dir: Path) -> list[Path]:
+def _per_fit_plots(records: Sequence[RunRecord], truths: dict, output_dir: Path,
+                   omissions: _Omissions) -> list[Path]:
     """Posterior predictive and contribution recovery per fit; one model comparison per
     (dataset, seed)."""
     images, by_run = [], defaultdict(dict)
     for record in _ok(records):
         p = record.planned
         folder = output_dir / p.dataset / "plots"
-        folder.mkdir(parents=True, exist_ok=True)
-        idata = storage.load_run(record.run_dir, record.run_key).posterior()
-        truth = truths[(p.dataset, p.seed)]
         stem = f"{file_label(p.fitter)}_seed{p.seed}"
-        images.append(save_figure(
-            viz.plot_posterior_predictive(idata, truth["y"], f"{p.dataset} seed {p.seed}: "
-                                          f"{p.fitter}"),
-            folder / f"posterior_predictive_{stem}.png"))
-        images.append(save_figure(viz.plot_contribution_recovery(idata, truth, p.fitter),
-                                  folder / f"contributions_{stem}.png"))
+        try:
+            idata = storage.load_run(record.run_dir, record.run_key,
+                                     check_metrics=False).posterior()
+        except Exception as error:  # output boundary: see _Omissions.attempt
+            omissions.append(f"plots of {p.label}: its stored posterior cannot be read "
+                             f"({type(error).__name__}: {error})")
+            continue
+        truth = truths[(p.dataset, p.seed)]
+        title = f"{p.dataset} seed {p.seed}: {p.fitter}"
+        images += omissions.attempt(folder / f"posterior_predictive_{stem}.png",
+                                    viz.plot_posterior_predictive, idata, truth["y"], title)
+        images += omissions.attempt(folder / f"contributions_{stem}.png",
+                                    viz.plot_contribution_recovery, idata, truth, p.fitter)
         by_run[(p.dataset, p.seed)][p.fitter] = idata
     for (dataset, seed), posteriors in by_run.items():
-        images.append(save_figure(
-            viz.plot_model_comparison(posteriors, truths[(dataset, seed)]["y"]),
-            output_dir / dataset / "plots" / f"model_comparison_seed{seed}.png"))
+        path = output_dir / dataset / "plots" / f"model_comparison_seed{seed}.png"
+        images += omissions.attempt(path, viz.plot_model_comparison, posteriors,
+                                    truths[(dataset, seed)]["y"])
     return images
 
 
-def _dataset_plots(plan: BenchmarkPlan) -> list[Path]:
+def _dataset_plots(plan: BenchmarkPlan, omissions: _Omissions) -> list[Path]:
     """The generator's views of each dataset: spend, true contributions, y decomposition
     and true response curves with the observed spend range."""
     images = []
     for (name, seed), ref in plan.datasets.items():
-        result = load_dataset(ref.path)
+        try:
+            result = load_dataset(ref.path)
+        except Exception as error:  # output boundary: e.g. --plots-only without the dataset
+            omissions.append(f"dataset plots of {name} seed {seed}: the dataset cannot be "
+                             f"loaded ({type(error).__name__}: {error})")
+            continue
         folder = plan.output_dir / name / "plots"
         for kind, (plot, needs) in DATASET_PLOTS.items():
-            if set(needs) <= set(result["ground_truth"]):
-                images.append(save_figure(plot(result), folder / f"dataset_{kind}_seed{seed}.png"))
+            path = folder / f"dataset_{kind}_seed{seed}.png"
+            missing = [part for part in needs if part not in result["ground_truth"]]
+            if missing:
+                omissions.skip(path.name, path, f"the truth of {name} has no {missing}")
+                continue
+            images += omissions.attempt(path, plot, result)
     return images
 
 
-def _combined_plots(tables: dict[str, pd.DataFrame], output_dir: Path) -> list[Path]:
+def _has_values(frame: pd.DataFrame, columns: Sequence[str]) -> bool:
+    """True when ``frame`` has every column and a finite value in at least one."""
+    present = [c for c in columns if c in frame.columns]
+    if len(present) < len(columns) or frame.empty:
+        return False
+    return bool(frame[present].apply(pd.to_numeric, errors="coerce").notna().to_numpy().any())
+
+
+def _combined_plots(tables: dict[str, pd.DataFrame], output_dir: Path,
+                    omissions: _Omissions) -> list[Path]:
     folder = output_dir / "summary" / "combined_plots"
     folder.mkdir(parents=True, exist_ok=True)
-    images = [
-        save_figure(viz.plot_runtime_ess(tables["runtime_comparison"], tables["ess_comparison"]),
-                    folder / "runtime_ess.png"),
-        save_figure(viz.plot_memory(tables["runtime_comparison"]), folder / "memory.png"),
-    ]
-    recovery = tables["recovery_metrics"].dropna(subset=["stat"])
-    for (dataset, seed), rows in recovery.groupby(["dataset", "seed"], sort=False):
-        images.append(save_figure(viz.plot_roas_forest(viz.roas_interval_table(rows)),
-                                  folder / f"roas_forest_{dataset}_seed{seed}.png"))
+    runtime = tables.get("runtime_comparison", pd.DataFrame())
+    ess = tables.get("ess_comparison", pd.DataFrame())
+    images = []
+    no_fit = "no fit succeeded (see Failures and skips)"
+    if _has_values(runtime, ["total_seconds"]) and "ess_per_second" in ess.columns:
+        images += omissions.attempt(folder / "runtime_ess.png", viz.plot_runtime_ess,
+                                    runtime, ess)
+    else:
+        omissions.skip("runtime_ess.png", folder / "runtime_ess.png", f"no timings: {no_fit}")
+    if _has_values(runtime, ["peak_rss_gb"]):
+        images += omissions.attempt(folder / "memory.png", viz.plot_memory, runtime)
+    else:
+        omissions.skip("memory.png", folder / "memory.png", f"no peak memory: {no_fit}")
+    recovery = tables.get("recovery_metrics", pd.DataFrame(columns=["stat"]))
+    recovery = recovery.dropna(subset=["stat"]) if "stat" in recovery.columns else recovery
+    if recovery.empty:
+        omissions.append(f"roas_forest_*.png: not drawn, no recovery metrics: {no_fit}")
+    else:
+        for (dataset, seed), rows in recovery.groupby(["dataset", "seed"], sort=False):
+            path = folder / f"roas_forest_{dataset}_seed{seed}.png"
+            images += omissions.attempt(
+                path, lambda rows: viz.plot_roas_forest(viz.roas_interval_table(rows)), rows)
     replicates = tables.get("replicate_summary")
     if replicates is not None:
-        rows = calibration_rows(replicates)
+        path = folder / "coverage_calibration.png"
+        rows = calibration_rows(replicates) if len(replicates) else replicates
         if len(rows):
-            images.append(save_figure(viz.plot_coverage_calibration(rows),
-                                      folder / "coverage_calibration.png"))
+            images += omissions.attempt(path, viz.plot_coverage_calibration, rows)
+        else:
+            omissions.skip(path.name, path, "no coverage rows across seeds (a fitter needs "
+                           "successful fits of several seeds)")
     return images
 
 
@@ -135,21 +201,52 @@ def run_settings(plan: BenchmarkPlan, records: Sequence[RunRecord]) -> dict:
     }
 
 
+def _fallback_status(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """run_status from the records alone (when the summary tables cannot be built)."""
+    return pd.DataFrame([{**r.identity(), "reused": r.reused} for r in records])
+
+
+def _tables(plan: BenchmarkPlan, records: Sequence[RunRecord],
+            omissions: _Omissions) -> dict[str, pd.DataFrame]:
+    try:
+        tables = summary_tables(records, oracle_summary(plan.datasets))
+    except Exception as error:  # output boundary: the run status is still written
+        logger.exception("summary tables failed")
+        omissions.append(f"summary tables other than run_status: not built "
+                         f"({type(error).__name__}: {error})")
+        return {"run_status": _fallback_status(records)}
+    if len(plan.seeds) > 1:
+        try:
+            tables["replicate_summary"] = replicate_table(records)
+        except Exception as error:  # output boundary
+            logger.exception("replicate summary failed")
+            omissions.append(f"replicate_summary.csv: not built ({type(error).__name__}: "
+                             f"{error})")
+    return tables
+
+
 def write_outputs(plan: BenchmarkPlan, records: Sequence[RunRecord],
                   truths: dict) -> tuple[Path, pd.DataFrame]:
-    """Write summary/*.csv, every plot and summary/report.html; return the report path
-    and the headline table (one row per planned fit)."""
+    """Write summary/*.csv, every plot that has data and summary/report.html; return the
+    report path and the headline table (one row per planned fit). Never fails because
+    of what the fits did: omissions are listed in the report."""
     output_dir = plan.output_dir
     summary = output_dir / "summary"
     summary.mkdir(parents=True, exist_ok=True)
-    tables = summary_tables(records)
-    if len(plan.seeds) > 1:
-        tables["replicate_summary"] = replicate_table(records)
+    omissions = _Omissions()
+    tables = _tables(plan, records, omissions)
     for name, frame in tables.items():
         _write_csv(frame, summary / f"{name}.csv")
-    images = (_dataset_plots(plan) + _per_fit_plots(records, truths, output_dir)
-              + _combined_plots(tables, output_dir))
-    failures = tables["run_status"].loc[lambda t: t["status"] != "ok",
-                                        ["dataset", "seed", "fitter", "status", "reason"]]
-    report = build_report(output_dir, run_settings(plan, records), tables, images, failures)
+    images = (_dataset_plots(plan, omissions)
+              + _per_fit_plots(records, truths, output_dir, omissions)
+              + _combined_plots(tables, output_dir, omissions))
+    status = tables["run_status"]
+    failures = status.loc[status["status"] != "ok",
+                          ["dataset", "seed", "fitter", "status", "reason"]]
+    try:
+        settings = run_settings(plan, records)
+    except Exception as error:  # output boundary: e.g. a fitter's versions() failing
+        settings = {"datasets": ", ".join(plan.dataset_names), "fitters": ", ".join(plan.fitters)}
+        omissions.append(f"run settings: incomplete ({type(error).__name__}: {error})")
+    report = build_report(output_dir, settings, tables, images, failures, notes=omissions)
     return report, headline_table(tables)[0]
