@@ -86,7 +86,7 @@ def test_same_seed_gives_byte_identical_files_in_a_new_process(tmp_path: Path) -
         save_dataset(generate_mmm_dataset(get_preset_config(name, seed=7)), tmp_path / name)
         ours, theirs = folder_digests(tmp_path / name), folder_digests(tmp_path / "child" / name)
         assert set(ours) == {"data.csv", "data.parquet", "truth.csv", "truth.parquet",
-                             "truth.json"}
+                             "truth.json", "manifest.json"}
         assert ours == theirs
 
 

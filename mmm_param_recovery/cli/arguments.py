@@ -1,4 +1,13 @@
-"""Turn CLI arguments into a validated ``BenchmarkRequest`` (nothing is written here)."""
+"""Turn CLI arguments into a validated ``BenchmarkRequest`` (nothing is written here).
+
+Every flag is checked here, before anything is written, and a bad one raises an
+MMMBenchmarkError naming the flag, the value and what is allowed (the CLI exits 2):
+numeric ranges (``LIMITS``; seeds below ``MAX_SEED`` because JAX and TensorFlow take
+32-bit seeds and wrap larger ones onto smaller ones), distinct seeds, a writable output
+folder outside /proc, /sys and /dev, and a user's dataset (its files validated and its
+name, from ``--dataset-name`` or the file stem, a valid folder name other than
+``summary`` and the presets).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +16,20 @@ import math
 import os
 from pathlib import Path
 
+from mmm_param_recovery.benchmarking.fitters.model_spec import PROFILES
 from mmm_param_recovery.benchmarking.fitters.registry import (
+    get_fitter,
     list_fitters,
     list_libraries,
     list_samplers,
     select_fitters,
 )
 from mmm_param_recovery.benchmarking.run.plan import BenchmarkRequest
-from mmm_param_recovery.benchmarking.store.datasets import UserDataset
+from mmm_param_recovery.benchmarking.store.datasets import (
+    UserDataset,
+    check_dataset_name,
+    check_name_is_free,
+)
 from mmm_param_recovery.data_generator import (
     generate_mmm_dataset,
     get_preset_config,
@@ -31,44 +46,105 @@ def _check_choices(flag: str, values: list[str], allowed: tuple[str, ...]) -> tu
     return tuple(dict.fromkeys(values))
 
 
+LIMITS = {"--chains": ("chains", 1, 64), "--draws": ("draws", 1, 100_000),
+          "--tune": ("tune", 1, 100_000), "--jobs": ("jobs", 1, 256)}
+"""Integer flags: (attribute, smallest, largest allowed)."""
+MAX_SEED = 2**32 - 1
+"""Largest seed: numpy takes any, but JAX's PRNGKey and TensorFlow's seeds are 32-bit."""
+MAX_TIMEOUT = 30 * 24 * 3600.0
+PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
+
+
 def _check_numbers(args: argparse.Namespace) -> None:
-    for flag, value in (("--chains", args.chains), ("--draws", args.draws),
-                        ("--tune", args.tune)):
-        if value < 1:
-            raise invalid(flag, value, "an integer >= 1", FitSpecError)
+    for flag, (attribute, low, high) in LIMITS.items():
+        value = getattr(args, attribute)
+        if value is not None and not low <= value <= high:
+            raise invalid(flag, value, f"an integer from {low:,} to {high:,}", FitSpecError)
     if not 0 < args.target_accept < 1:
         raise invalid("--target-accept", args.target_accept, "a number in (0, 1)", FitSpecError)
-    if args.jobs is not None and args.jobs < 1:
-        raise invalid("--jobs", args.jobs, "an integer >= 1", FitSpecError)
-    if not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise invalid("--timeout", args.timeout, "seconds > 0", FitSpecError)
-    for seed in args.seeds or [args.seed]:
-        if seed < 0:
-            raise invalid("--seeds" if args.seeds else "--seed", seed, "integers >= 0",
-                          FitSpecError)
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
+        raise invalid("--timeout", args.timeout, f"seconds > 0, at most {MAX_TIMEOUT:g} "
+                      "(30 days)", FitSpecError)
+    flag = "--seeds" if args.seeds else "--seed"
+    seeds = args.seeds or [args.seed]
+    for seed in seeds:
+        if not 0 <= seed <= MAX_SEED:
+            raise invalid(flag, seed, f"integers from 0 to {MAX_SEED} (2**32 - 1; JAX and "
+                          "TensorFlow take 32-bit seeds)", FitSpecError)
+    duplicated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if duplicated:
+        raise invalid(flag, seeds, f"distinct seeds ({duplicated} given more than once)",
+                      FitSpecError)
+
+
+def output_dir_arg(text: str) -> Path:
+    """argparse type of ``--output-dir``: a non-empty path (checked fully later)."""
+    if not text.strip() or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: a folder path, e.g. "
+                                         "data/results")
+    return Path(text)
 
 
 def _check_output_dir(path: Path) -> None:
-    """The folder must be creatable and writable; nothing is created here."""
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
+    """The folder must be creatable and writable, and not in a pseudo-filesystem; nothing
+    is created here."""
+    allowed = "a folder you can write to (not under /proc, /sys or /dev)"
+    try:
+        resolved = path.resolve()
+        if any(len(part.encode()) > 255 for part in resolved.parts) or len(str(resolved)) > 4000:
+            raise invalid("--output-dir", str(path), f"{allowed}; names of at most 255 "
+                          "bytes", ConfigError)
+        if any(resolved == Path(root) or Path(root) in resolved.parents
+               for root in PSEUDO_FILESYSTEMS):
+            raise invalid("--output-dir", str(path), allowed, ConfigError)
+        probe = resolved
+        while not probe.exists():
+            probe = probe.parent
+    except ConfigError:
+        raise
+    except (OSError, ValueError, RuntimeError) as error:
+        raise invalid("--output-dir", str(path), f"{allowed} ({error})", ConfigError) from error
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise invalid("--output-dir", str(path), "a folder you can write to", ConfigError)
+        raise invalid("--output-dir", str(path), allowed, ConfigError)
 
 
 def _user_dataset(args: argparse.Namespace) -> UserDataset | None:
+    explicit = getattr(args, "dataset_name", None)
     if args.dataset_file is None and args.truth_file is None:
+        if explicit is not None:
+            raise DatasetFormatError("--dataset-name: given without --dataset-file; allowed: "
+                                     "--dataset-name with --dataset-file and --truth-file")
         return None
     if args.dataset_file is None or args.truth_file is None:
         missing = "--truth-file" if args.truth_file is None else "--dataset-file"
         raise DatasetFormatError(f"{missing}: missing; allowed: --dataset-file and --truth-file "
                                  "together")
+    if explicit is not None:
+        name = check_dataset_name(explicit)
+        check_name_is_free(name)
+    else:
+        name = args.dataset_file.stem
+        if name in list_available_presets():
+            name = f"user_{name}"
+        try:
+            check_dataset_name(name)
+        except ConfigError as error:
+            raise invalid("--dataset-file", str(args.dataset_file),
+                          f"a file whose stem is a valid dataset name, or --dataset-name "
+                          f"({str(error).split('allowed: ', 1)[-1]})", ConfigError) from None
     load_dataset_files(args.dataset_file, args.truth_file)  # validates; raises on any problem
-    name = args.dataset_file.stem
-    if name in list_available_presets():
-        name = f"user_{name}"
     return UserDataset(name, args.dataset_file, args.truth_file)
+
+
+def _check_profiles(profiles: list[str], fitters: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``--priors`` profiles, each known and supported by every selected fitter."""
+    chosen = _check_choices("--priors", profiles, PROFILES)
+    for fitter in fitters:
+        unsupported = [p for p in chosen if p not in get_fitter(fitter).profiles]
+        if unsupported:
+            raise invalid(f"--priors (for {fitter})", unsupported[0],
+                          ", ".join(get_fitter(fitter).profiles), ConfigError)
+    return chosen
 
 
 def request_from_args(args: argparse.Namespace, default_jobs: int) -> BenchmarkRequest:
@@ -80,9 +156,11 @@ def request_from_args(args: argparse.Namespace, default_jobs: int) -> BenchmarkR
                               tuple(list_available_presets()))
     libraries = _check_choices("--libraries", args.libraries, list_libraries())
     samplers = _check_choices("--samplers", args.samplers, list_samplers())
-    _check_output_dir(args.output_dir)
+    fitters = select_fitters(libraries, samplers)
+    profiles = _check_profiles(args.priors, fitters)
+    _check_output_dir(Path(args.output_dir))
     return BenchmarkRequest(
-        datasets=datasets, user_dataset=user, fitters=select_fitters(libraries, samplers),
+        datasets=datasets, user_dataset=user, fitters=fitters, profiles=profiles,
         seeds=tuple(dict.fromkeys(args.seeds or [args.seed])), chains=args.chains,
         draws=args.draws, tune=args.tune, target_accept=args.target_accept,
         output_dir=args.output_dir, jobs=args.jobs or default_jobs, timeout=args.timeout,

@@ -1,8 +1,12 @@
 """``run_benchmark.py`` / ``mmm-benchmark``: datasets x fitters x seeds, end to end.
 
-Bad input exits with code 2 and one line saying what is wrong and what is allowed,
-before anything is written. A run whose fits all succeed (or are skipped by a stated
-rule) exits 0; a run with a failed or timed-out fit exits 1.
+Exit codes: 2 for bad input, with one line saying what is wrong and what is allowed,
+before anything is written; 0 when every fit succeeded or was skipped by a stated rule;
+1 when a fit failed or timed out, ``--plots-only`` found no usable stored result for a
+planned fit, or the run itself failed (one line; the tables and report are written
+whatever the fits did); 130 after SIGINT (Ctrl-C) and 143 after SIGTERM: running fits
+are killed, completed ones are kept, nothing half-written is left, one line says so. A
+second signal while stopping exits at once (the fits die with this process).
 """
 
 from __future__ import annotations
@@ -10,14 +14,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 
+from mmm_param_recovery.benchmarking.fitters.model_spec import PROFILES
 from mmm_param_recovery.benchmarking.fitters.registry import list_libraries, list_samplers
-from mmm_param_recovery.cli.arguments import describe_available, request_from_args
+from mmm_param_recovery.cli.arguments import (
+    describe_available,
+    output_dir_arg,
+    request_from_args,
+)
 from mmm_param_recovery.cli.progress import ProgressDisplay
 from mmm_param_recovery.errors import MMMBenchmarkError
 
@@ -27,6 +37,35 @@ MEMORY_PER_JOB_GIB = 6.0
 """Memory budget of one parallel fit when --jobs is chosen automatically."""
 
 EXIT_OK, EXIT_FIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Raised in the main thread by the SIGINT/SIGTERM handler (a KeyboardInterrupt, so
+    that no ``except Exception`` boundary swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _install_stop_handlers() -> dict:
+    """SIGINT/SIGTERM raise RunInterrupted once; a second one exits at once."""
+    stopping = []
+
+    def handler(signum, frame):
+        if stopping:
+            os.write(2, f"\nrun_benchmark.py: {signal.Signals(signum).name} again: exiting "
+                        "now\n".encode())
+            os._exit(128 + signum)
+        stopping.append(signum)
+        raise RunInterrupted(signum)
+
+    return {number: signal.signal(number, handler) for number in STOP_SIGNALS}
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -73,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"NUTS samplers of the libraries that offer several: {', '.join(list_samplers())}")
     add("--libraries", nargs="+", default=list(list_libraries()), metavar="NAME",
         help=f"libraries: {', '.join(list_libraries())}")
+    add("--priors", nargs="+", default=["seed"], metavar="NAME",
+        help=f"prior profiles, each fitted by every fitter: {', '.join(PROFILES)} (seed: the "
+        "original spend-share priors; library: each library's defaults; matched: the same "
+        "ROAS prior for both; see docs/models.md)")
     add("--chains", type=int, default=4, help="MCMC chains per fit")
     add("--draws", type=int, default=1000, help="kept draws per chain")
     add("--tune", type=int, default=1000, help="warm-up (tuning) iterations per chain")
@@ -85,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-fit even when a stored result matches the full spec")
     add("--plots-only", action="store_true",
         help="rebuild tables, plots and report from stored results, without fitting")
-    add("--output-dir", type=Path, default=Path("data/results"), help="results folder")
+    add("--output-dir", type=output_dir_arg, default=Path("data/results"),
+        help="results folder")
     add("--jobs", type=int, default=None,
         help="fits in parallel (default: from cores and memory: cores // chains, at most "
         f"one per {MEMORY_PER_JOB_GIB:g} GiB)")
@@ -96,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--truth-file", type=Path, default=None,
         help="its truth file (CSV/Parquet: date, geo, contribution_x{i}_{name}); "
         "required with --dataset-file (default: none)")
+    add("--dataset-name", default=None, metavar="NAME",
+        help="name (and results folder) of the --dataset-file dataset: letters, digits, "
+        "'_', '.', '-' (default: the file's stem, prefixed user_ if it is a preset's name)")
     add("--list", action="store_true", help="list datasets and fitters, then exit")
     add("--verbose", action="store_true", help="log library messages to stderr")
     return parser
@@ -107,24 +154,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    previous = _install_stop_handlers() if _in_main_thread() else {}
     try:
         if args.list:
             print(describe_available())
             return EXIT_OK
-        request = request_from_args(args, default_jobs(args.chains))
-        outcome = _run(request)
-    except MMMBenchmarkError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        try:
+            request = request_from_args(args, default_jobs(args.chains))
+            plan = _plan(request)
+        except MMMBenchmarkError as error:
+            print(f"{parser.prog}: error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        try:
+            outcome = _run(plan)
+        except (MMMBenchmarkError, OSError) as error:
+            logging.getLogger(__name__).debug("the run failed", exc_info=True)
+            print(f"{parser.prog}: error: the run failed: {type(error).__name__}: {error}",
+                  file=sys.stderr)
+            return EXIT_FIT_FAILED
+    except RunInterrupted as stop:
+        print(f"{parser.prog}: interrupted by {stop}: running fits were killed; completed fits "
+              f"are kept in {args.output_dir} and reused when the same command runs again",
+              file=sys.stderr)
+        return stop.exit_code
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return _print_outcome(outcome)
 
 
-def _run(request):
-    """Plan and run ``request`` with a live progress display on stderr."""
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _plan(request):
+    """The plan of ``request`` (writes the dataset folders; raises MMMBenchmarkError)."""
     from mmm_param_recovery.benchmarking.run.plan import build_plan  # heavy: after validation
+
+    return build_plan(request)
+
+
+def _run(plan):
+    """Run ``plan`` with a live progress display on stderr."""
     from mmm_param_recovery.benchmarking.run.runner import run
 
-    plan = build_plan(request)
     if plan.plots_only:
         return run(plan)
     with ProgressDisplay([fit.label for fit in plan.fits], jobs=plan.jobs) as progress:
@@ -142,7 +217,7 @@ def _print_outcome(outcome) -> int:
         note = f": {record.reason}" if record.reason else ""
         reused = " (reused)" if record.reused else ""
         print(f"{record.status:<8} {p.dataset} seed {p.seed} {p.fitter}{timing}{reused}{note}")
-        failed |= record.status in ("failed", "timeout")
+        failed |= record.status in ("failed", "timeout", "missing")
     print("\nheadline:")
     print(outcome.headline.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nreport: {outcome.report}")

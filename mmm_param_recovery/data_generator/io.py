@@ -7,17 +7,22 @@ A dataset folder holds:
   datasets add the baseline parts, effect_c{k} and noise
 - ``truth.json``: truth parameters (transform parameters, ROAS, shares, control
   coefficients, noise scale, media share) and the generator config
+- ``manifest.json``: ``{"files": {name: {"sha256", "bytes"}}}`` of the five files above;
+  ``load_dataset`` refuses a folder whose files differ from it (edited or corrupted)
 
-Writes are atomic: the folder appears complete or not at all.
+Writes are atomic: the folder is written under ``.{name}.tmp-{pid}-{random}`` and renamed
+into place complete, or not at all (a killed writer's staging folder is removed by the
+benchmark's next run).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,7 @@ from .validation import (
     channel_columns,
     control_columns,
     validate_data_frame,
+    validate_fittable,
     validate_truth_frame,
 )
 
@@ -39,6 +45,9 @@ __all__ = ["save_dataset", "load_dataset", "load_dataset_files", "config_to_dict
 
 _TRUTH_FRAMES = ("contributions", "baseline", "control_effects", "noise")
 _TRUTH_TABLES = ("roas", "attribution_shares")
+MANIFEST = "manifest.json"
+DATASET_FILES = ("data.parquet", "data.csv", "truth.parquet", "truth.csv", "truth.json")
+READABLE_SUFFIXES = (".csv", ".parquet")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -67,12 +76,16 @@ def save_dataset(result: dict[str, Any], directory: str | Path) -> Path:
     validate_truth_frame(truth_frame, data)
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    staging = directory.with_name(
+        f".{directory.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    staging.mkdir()
     try:
         for name, frame in (("data", data), ("truth", truth_frame)):
             frame.to_parquet(staging / f"{name}.parquet", index=False)
             frame.to_csv(staging / f"{name}.csv", index=False, date_format="%Y-%m-%d")
         (staging / "truth.json").write_text(json.dumps(_truth_params(result), indent=2))
+        manifest = {"files": {name: _checksum(staging / name) for name in DATASET_FILES}}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(staging, directory)
@@ -97,12 +110,48 @@ def _truth_params(result: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def load_dataset(directory: str | Path) -> dict[str, Any]:
-    """Load a dataset folder written by save_dataset; validated like a user's files."""
+def _checksum(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+
+
+def dataset_checksum_problem(directory: str | Path, require: bool = False) -> str | None:
+    """Why the files of the dataset folder differ from its manifest.json (None when they
+    match, or when there is no manifest and ``require`` is False)."""
     directory = Path(directory)
-    return load_dataset_files(
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        files = manifest["files"]
+    except FileNotFoundError:
+        return f"{directory / MANIFEST}: file not found" if require else None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"{directory / MANIFEST}: unreadable ({error})"
+    for name in DATASET_FILES:
+        try:
+            actual = _checksum(directory / name)
+        except OSError:
+            return f"{directory / name}: file not found"
+        if files.get(name) != actual:
+            return (f"{directory / name}: its content differs from the sha256 recorded in "
+                    f"{MANIFEST} (edited or corrupted after it was written)")
+    return None
+
+
+def load_dataset(directory: str | Path) -> dict[str, Any]:
+    """Load a dataset folder written by save_dataset; validated like a user's files, and
+    refused (DatasetFormatError) when a file differs from its checksum in manifest.json."""
+    directory = Path(directory)
+    result = load_dataset_files(
         directory / "data.parquet", directory / "truth.parquet", directory / "truth.json"
     )
+    problem = dataset_checksum_problem(directory)
+    if problem is not None:
+        raise DatasetFormatError(f"{problem}; allowed: the files as save_dataset wrote them "
+                                 "(delete the folder to have it written again)")
+    return result
 
 
 def load_dataset_files(
@@ -112,10 +161,12 @@ def load_dataset_files(
     truth JSON; return ``{"data", "ground_truth", "config"}`` like the generator (with
     ``config`` as a plain dict, empty for a user's dataset without one).
 
-    Raises DatasetFormatError naming the file and every problem in it.
+    Raises DatasetFormatError naming the file and every problem in it, including data
+    no model can be fitted to (``validation.validate_fittable``).
     """
     data = _read_frame(data_path)
     validate_data_frame(data, source=str(data_path))
+    validate_fittable(data, source=str(data_path))
     truth = _read_frame(truth_path)
     validate_truth_frame(truth, data, source=str(truth_path))
     params = _read_params(params_path) if params_path is not None else {}
@@ -131,15 +182,23 @@ def _read_frame(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DatasetFormatError(f"{path}: file not found; allowed: an existing .csv or .parquet")
+    if path.suffix.lower() not in READABLE_SUFFIXES:
+        raise DatasetFormatError(f"{path}: suffix {path.suffix!r} is invalid; allowed: "
+                                 f"{', '.join(READABLE_SUFFIXES)}")
     try:
         frame = (pd.read_parquet(path) if path.suffix == ".parquet"
                  else pd.read_csv(path, float_precision="round_trip"))
     except (OSError, ValueError) as error:
         raise DatasetFormatError(f"{path}: cannot be read as a table ({error})") from error
+    if frame.columns.duplicated().any():
+        return frame  # validation names the duplicated columns
     if "date" in frame.columns:
-        frame["date"] = pd.to_datetime(frame["date"], errors="coerce", format="ISO8601")
+        try:
+            frame["date"] = pd.to_datetime(frame["date"], errors="coerce", format="ISO8601")
+        except (TypeError, ValueError, OverflowError):
+            frame["date"] = pd.NaT
     if "geo" in frame.columns:
-        frame["geo"] = frame["geo"].astype(str)
+        frame["geo"] = frame["geo"].where(frame["geo"].isna(), frame["geo"].astype(str))
     return frame
 
 

@@ -28,13 +28,14 @@ from mmm_param_recovery.benchmarking.report.html_parts import (
     kv_table,
     section,
 )
+from mmm_param_recovery.benchmarking.report.tables import FIT_KEY
 from mmm_param_recovery.benchmarking.store.atomic import write_text_atomic
 from mmm_param_recovery.errors import DatasetFormatError
 
 TITLE = "MMM parameter-recovery benchmark"
 SUBTITLE = ("Media Mix Models fitted to synthetic data with known truth. Every number on this "
             "page is read from the stored results of this run.")
-KEY = ("dataset", "seed", "fitter")
+KEY = FIT_KEY
 HEADLINE_ROWS_FROM = ("run_status", "runtime_comparison")
 ALL = "all"
 
@@ -94,7 +95,7 @@ def _pick(tables: Mapping[str, pd.DataFrame], spec: HeadlineColumn,
     values = rows.set_index(list(KEY))[spec.column]
     if values.index.duplicated().any():
         raise DatasetFormatError(
-            f"tables[{spec.table!r}]: several rows per (dataset, seed, fitter) with "
+            f"tables[{spec.table!r}]: several rows per (dataset, seed, fitter, priors) with "
             f"{where or 'no filter'}; the headline column {spec.label!r} needs one"
         )
     if rows.empty:
@@ -118,7 +119,8 @@ def headline_table(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, li
     head = source[[*KEY, "status"]].reset_index(drop=True)
     keys = pd.MultiIndex.from_frame(head[list(KEY)])
     if keys.duplicated().any():
-        raise DatasetFormatError(f"tables[{name!r}]: several rows per (dataset, seed, fitter)")
+        raise DatasetFormatError(
+            f"tables[{name!r}]: several rows per (dataset, seed, fitter, priors)")
     notes = []
     for spec in HEADLINE:
         head[spec.label], problem = _pick(tables, spec, keys)
@@ -143,6 +145,13 @@ def _failures_section(failures: pd.DataFrame) -> str:
     title = f"Failures and skips ({len(failures)})"
     return section("failures", title, SECTION_HELP["failures"],
                    html_table(failures, "failures"), css="alert")
+
+
+def _omissions_section(notes: Sequence[str]) -> str:
+    """What the page does not show and why (plots without data, outputs that failed)."""
+    items = "".join(f"<li>{escape(str(note))}</li>" for note in notes)
+    return section("omissions", f"Not in this report ({len(notes)})",
+                   SECTION_HELP["omissions"], f"<ul>{items}</ul>", css="alert")
 
 
 def _settings_section(run_settings: Mapping[str, Any]) -> str:
@@ -192,18 +201,20 @@ def _tables_section(tables: Mapping[str, pd.DataFrame]) -> str:
 
 def build_report(output_dir: str | Path, run_settings: Mapping[str, Any],
                  tables: Mapping[str, pd.DataFrame], images: Sequence[Path],
-                 failures: pd.DataFrame) -> Path:
+                 failures: pd.DataFrame, notes: Sequence[str] = ()) -> Path:
     """Write ``<output_dir>/summary/report.html`` and return its path.
 
     ``run_settings``: flat settings (chains, draws, seeds, ...) plus optional mappings such
     as ``versions`` and ``machine``, each shown as its own table. ``tables``: summary tables
     keyed by file stem (``runtime_comparison``, ...), shown in the given order. ``images``:
     PNG files, inlined. ``failures``: the failed/timeout/skipped fits (e.g. run_status rows
-    with status != ok, with ``reason``), shown first.
+    with status != ok, with ``reason``), shown first. ``notes``: what could not be shown
+    (a plot without data, an output that failed), listed right after the failures.
     """
     output_dir = Path(output_dir)
     sections = [
         _failures_section(failures),
+        *([_omissions_section(notes)] if notes else []),
         _headline_section(tables),
         _settings_section(run_settings),
         _plots_section(images, output_dir),

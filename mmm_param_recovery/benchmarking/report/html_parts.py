@@ -33,8 +33,13 @@ SECTION_HELP = {
         "its estimated memory exceeds the limit). These fits still have a row in every table "
         "below, with empty values; nothing is dropped."
     ),
+    "omissions": (
+        "Outputs this page lacks and why: a plot with no data to draw (for example when no "
+        "fit succeeded) is skipped, and an output that failed is left out; every summary "
+        "table is still written."
+    ),
     "headline": (
-        "One row per fit (dataset, seed, fitter). Every value is copied from the summary "
+        "One row per fit (dataset, seed, fitter, priors). Every value is copied from the summary "
         "tables further down; nothing is recomputed for this page. A dash means the value is "
         "missing: the fit failed or was skipped, or the table holding it was not produced."
     ),

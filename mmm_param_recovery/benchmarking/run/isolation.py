@@ -9,11 +9,20 @@ count once per process), relays the child's phases to ``on_phase``, and kills th
 tree when the timeout passes. Whatever happens in the child (an exception, a crash, an
 out-of-memory kill, a timeout) comes back as a ``FitResult``; only a completed fit is
 moved into its run folder (see ``storage``). POSIX only (process groups).
+
+Clean ends: on Linux the child is started with ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, so
+it dies with its parent even when the parent is SIGKILLed (it runs in its own session,
+out of reach of the terminal's Ctrl-C); ``request_stop()`` (the runner calls it on
+SIGINT/SIGTERM) makes every supervised fit kill its process tree within ``POLL_SECONDS``
+and every wait for a run lock give up. Two runs on one output folder serialise on the
+run key's lock (``storage.run_lock``): the second waits, then reuses the completed run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import dataclasses
 import json
 import logging
 import math
@@ -23,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,14 +46,33 @@ from mmm_param_recovery.benchmarking.run.fit_child import CHILD_RESULT, PHASE_LO
 from mmm_param_recovery.benchmarking.run.records import Status
 from mmm_param_recovery.benchmarking.run.specs import FitSpec, run_key
 from mmm_param_recovery.benchmarking.store import runs as storage
-from mmm_param_recovery.benchmarking.store.atomic import write_json_atomic
+from mmm_param_recovery.benchmarking.store.atomic import LockWaitCancelled, write_json_atomic
 from mmm_param_recovery.errors import MMMBenchmarkError
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
 STDERR_TAIL_CHARS = 4000
-FIT_LOG = "fit.log"
+FIT_LOG = storage.FIT_LOG
+INTERRUPTED = "interrupted: the run was stopped (SIGINT/SIGTERM) before this fit finished"
+WAITING = "waiting: another run on this folder is fitting this spec"
+_PR_SET_PDEATHSIG = 1
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Make every running fit of this process kill its child, and every queued one give
+    up (the runner calls this on SIGINT/SIGTERM)."""
+    _STOP.set()
+
+
+def clear_stop() -> None:
+    """Undo ``request_stop`` (the runner calls this when a run starts)."""
+    _STOP.clear()
+
+
+def stop_requested() -> bool:
+    return _STOP.is_set()
 
 
 @dataclass(frozen=True)
@@ -91,6 +120,9 @@ class _Watch:
 
     exit_code: int | None = None
     timed_out: bool = False
+    cancelled: bool = False
+    oom_kills_before: tuple[int | None, ...] = ()
+    oom_kills_after: tuple[int | None, ...] = ()
     peak_rss_bytes: int = 0
     wall_seconds: float = 0.0
     phases: list[str] = field(default_factory=list)
@@ -128,6 +160,68 @@ def _kill_tree(child: subprocess.Popen) -> None:
     child.wait()
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive SIGKILL when this process dies
+    (Linux ``prctl(PR_SET_PDEATHSIG)``), or None where that is not available. The libc
+    function is looked up here, before the fork, so the child only makes one call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                      ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def _cgroup_memory_events() -> Path | None:
+    """memory.events of this process's cgroup (cgroup v2), or None."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("0::"):
+            return Path("/sys/fs/cgroup") / line[3:].lstrip("/") / "memory.events"
+    return None
+
+
+def oom_kill_counts() -> tuple[int | None, ...]:
+    """The kernel's OOM-kill counters: ``oom_kill`` of this cgroup's memory.events and of
+    /proc/vmstat (None for one that cannot be read)."""
+    counts: list[int | None] = []
+    for path in (_cgroup_memory_events(), Path("/proc/vmstat")):
+        value = None
+        try:
+            for line in path.read_text().splitlines() if path is not None else []:
+                name, _, number = line.partition(" ")
+                if name == "oom_kill":
+                    value = int(number)
+        except (OSError, ValueError):
+            value = None
+        counts.append(value)
+    return tuple(counts)
+
+
+def _oom_killed(before: tuple[int | None, ...], after: tuple[int | None, ...]) -> bool | None:
+    """True when an OOM-kill counter rose during the fit, False when at least one could
+    be read both times and none rose, None when the system did not say."""
+    pairs = [(b, a) for b, a in zip(before, after, strict=False)
+             if b is not None and a is not None]
+    if not pairs:
+        return None
+    return any(a > b for b, a in pairs)
+
+
 def _relay_phases(staging: Path, watch: _Watch, on_phase: Callable[[str], None] | None) -> None:
     """Record (and pass to ``on_phase``) the phases the child announced since last time."""
     try:
@@ -148,18 +242,25 @@ def _supervise(
     on_phase: Callable[[str], None] | None,
 ) -> _Watch:
     """Run ``command`` to its end or its timeout, sampling RSS and relaying phases."""
-    watch = _Watch()
+    watch = _Watch(oom_kills_before=oom_kill_counts())
     with (staging / FIT_LOG).open("wb") as log:
         start = time.perf_counter()
         child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
+                                 stdin=subprocess.DEVNULL, start_new_session=True,
+                                 preexec_fn=_die_with_parent())
         try:
             process = psutil.Process(child.pid)
+            with contextlib.suppress(psutil.Error, OSError):
+                write_json_atomic(staging / storage.FIT_PROCESS,
+                                  {"pid": child.pid, "create_time": process.create_time()})
             while child.poll() is None:
                 watch.peak_rss_bytes = max(watch.peak_rss_bytes, _tree_rss(process))
                 _relay_phases(staging, watch, on_phase)
                 if timeout is not None and time.perf_counter() - start > timeout:
                     watch.timed_out = True
+                    break
+                if _STOP.is_set():
+                    watch.cancelled = True
                     break
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(POLL_SECONDS)
@@ -167,6 +268,7 @@ def _supervise(
             _kill_tree(child)  # the timeout, an interrupt, or stray worker processes
         watch.wall_seconds = time.perf_counter() - start
         watch.exit_code = child.returncode
+        watch.oom_kills_after = oom_kill_counts()
     _relay_phases(staging, watch, on_phase)
     return watch
 
@@ -202,13 +304,13 @@ def _failure(
     """``(status, reason)`` when the fit did not complete, else ``None``."""
     where = f"during phase '{watch.phase}'"
     code = watch.exit_code
+    if watch.cancelled:
+        return "failed", f"{INTERRUPTED} ({where})"
     if watch.timed_out:
         return "timeout", f"exceeded the timeout of {spec.timeout_seconds:g} s {where}"
     if code is not None and code < 0:
-        name = signal.Signals(-code).name
-        hint = " (most likely the out-of-memory killer)" * (-code == signal.SIGKILL)
-        peak = watch.peak_rss_bytes / 2**30
-        return "failed", f"fit process killed by {name}{hint} {where}; peak RSS {peak:.2f} GiB"
+        return "failed", f"{_killed_by(-code, watch)} {where}; peak RSS " \
+                         f"{watch.peak_rss_bytes / 2**30:.2f} GiB"
     if child.get("error"):
         error = child["error"]
         return "failed", f"{error['type']}: {error['message']} ({where})"
@@ -218,6 +320,27 @@ def _failure(
     if not (staging / storage.POSTERIOR).is_file():
         return "failed", f"fit process exited 0 without writing {storage.POSTERIOR}"
     return None
+
+
+def _killed_by(number: int, watch: _Watch) -> str:
+    """Who killed the child, as far as the system says (never this benchmark: a timeout
+    or an interrupt is reported before this is asked)."""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    if number != signal.SIGKILL:
+        return f"fit process killed by {name}"
+    oom = _oom_killed(watch.oom_kills_before, watch.oom_kills_after)
+    if oom:
+        return ("fit process killed by the out-of-memory killer (SIGKILL; the kernel's "
+                "oom_kill count rose during the fit)")
+    if oom is False:
+        return ("fit process killed by SIGKILL from another process (not by this "
+                "benchmark's timeout, and the kernel's oom_kill count did not change, so not "
+                "the out-of-memory killer)")
+    return ("fit process killed by SIGKILL (not by this benchmark's timeout; the OOM killer "
+            "or another process)")
 
 
 def _result_from_timings(fitter: str, key: str, timings: dict[str, Any], **extra: Any) -> FitResult:
@@ -247,8 +370,8 @@ def _collect(spec: FitSpec, key: str, watch: _Watch, staging: Path, final: Path)
         return _result_from_timings(spec.fitter, key, timings, status=status, reason=reason,
                                     exit_code=watch.exit_code, stderr_tail=tail)
     write_json_atomic(staging / storage.TIMINGS, timings)
-    for internal in (CHILD_RESULT, PHASE_LOG):
-        (staging / internal).unlink()
+    for internal in (CHILD_RESULT, PHASE_LOG, storage.FIT_PROCESS):
+        (staging / internal).unlink(missing_ok=True)
     run_dir = storage.commit_run(staging, final)
     return _result_from_timings(spec.fitter, key, timings, status="ok", exit_code=0,
                                 run_dir=run_dir, stderr_tail=tail)
@@ -265,18 +388,46 @@ def _launch(spec: FitSpec, entry: FitterEntry, adapter: Any, staging: Path,
 
 
 def _run_fit(spec: FitSpec, output_dir: Path, on_phase, force: bool) -> FitResult:
+    if _STOP.is_set():
+        return FitResult(spec.fitter, "failed", reason=INTERRUPTED)
     entry = get_fitter(spec.fitter)
     adapter = entry.load_adapter()
     versions = dict(adapter.versions())
     key = run_key(spec, versions)
-    stored = None if force else storage.find_completed_run(output_dir, spec, versions)
-    if stored is not None:
-        return FitResult.from_stored(spec.fitter, stored)
+    if not force:  # the common case, without touching the lock
+        stored, _ = storage.lookup_completed_run(output_dir, spec, versions)
+        if stored is not None:
+            return FitResult.from_stored(spec.fitter, stored)
     settings, total_memory = spec.settings, psutil.virtual_memory().total
     reason = entry.ineligibility(settings.chains, settings.draws, spec.dataset.cells,
                                  total_memory)
     if reason is not None:
         return FitResult(spec.fitter, "skipped", reason=reason, run_key=key)
+    announce = (lambda: on_phase(WAITING)) if on_phase is not None else None
+    try:
+        with storage.run_lock(output_dir, spec.dataset.name, key, should_stop=_STOP.is_set,
+                              on_wait=announce) as waited_since:
+            stored, problem = storage.lookup_completed_run(output_dir, spec, versions)
+            fitted_meanwhile = (stored is not None and waited_since is not None
+                                and stored.written_at >= waited_since - 1.0)
+            if stored is not None and (not force or fitted_meanwhile):
+                reused = FitResult.from_stored(spec.fitter, stored)
+                note = "fitted meanwhile by a concurrent run on this folder" * fitted_meanwhile
+                return dataclasses.replace(reused, reason=note)
+            result = _fit_in_child(spec, entry, adapter, key, versions, output_dir, on_phase)
+    except LockWaitCancelled:
+        return FitResult(spec.fitter, "failed", reason=INTERRUPTED, run_key=key)
+    if problem:
+        note = f"{problem}: re-fitted"
+        logger.warning("%s on %s: %s", spec.fitter, spec.dataset.name, note)
+        reason = note if result.status == "ok" else f"{result.reason} (re-fit after: {problem})"
+        result = dataclasses.replace(result, reason=reason)
+    return result
+
+
+def _fit_in_child(spec: FitSpec, entry: FitterEntry, adapter: Any, key: str,
+                  versions: dict[str, str], output_dir: Path, on_phase) -> FitResult:
+    """Fit ``spec`` in a child on a staging folder; commit it when complete."""
     final = storage.run_dir(output_dir, spec, key)
     staging = storage.staging_dir(final)
     try:
@@ -303,6 +454,9 @@ def run_fit(
     ``postprocessing``, ``writing``), within about ``POLL_SECONDS`` of it starting.
     Never raises for a failed fit: the status (``ok | failed | timeout | skipped``) and
     ``reason`` say what happened; ``stderr_tail`` holds the end of the fit's output.
+    An ``ok`` result may carry a note in ``reason``: a stored result that failed its
+    checksum (or was otherwise unusable) and was re-fitted, or a run fitted meanwhile by
+    a concurrent run on the same folder (this one waited on the run key's lock).
     """
     try:
         return _run_fit(spec, Path(output_dir), on_phase, force)

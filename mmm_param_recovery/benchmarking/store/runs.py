@@ -7,12 +7,16 @@ Layout (docs/architecture.md, DESIGN section 4)::
         posterior.nc    canonical InferenceData (netCDF)
         timings.json    build/sampling/postprocess/total seconds, peak_rss_bytes, machine
         fit.log         the fit process's stdout and stderr (isolated fits)
-        diagnostics.json, metrics.parquet   added later by the metrics stage
+        manifest.json   {"run_key", "written_at", "files": {name: {"sha256", "bytes"}}}
+        metrics.parquet added later by the metrics stage (its checksum joins the manifest)
 
 ``key8`` is the first 8 hex digits of the run key. A folder is written under a staging
-name and renamed into place only when every file in ``RUN_FILES`` exists, so a run folder
-is complete or absent; a run counts as completed only when, in addition, the hash of its
-stored spec and versions equals its stored run key. Nothing here uses pickle.
+name and renamed into place only when every file in ``RUN_FILES`` exists (``commit_run``
+writes the manifest), so a run folder is complete or absent; a run counts as completed
+only when, in addition, the hash of its stored spec and versions equals its stored run
+key and every file listed in its manifest has its recorded size and sha256 (a truncated
+or edited posterior, timings or metrics file means the run is re-fitted, never reused).
+Writers of one run key serialise on ``run_lock``. Nothing here uses pickle.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,7 +46,17 @@ from mmm_param_recovery.benchmarking.run.specs import (
     run_key_from_dict,
     spec_to_dict,
 )
-from mmm_param_recovery.benchmarking.store.atomic import atomic_write, write_json_atomic
+from mmm_param_recovery.benchmarking.store.atomic import (
+    LOCKS,
+    checksum_problem,
+    file_checksums,
+    file_lock,
+    remove_free_locks,
+    remove_stale_temporaries,
+    sha256_file,
+    temporary_path,
+    write_json_atomic,
+)
 from mmm_param_recovery.errors import StorageError
 
 logger = logging.getLogger(__name__)
@@ -51,7 +66,18 @@ RUN_SPEC = "run_spec.json"
 POSTERIOR = "posterior.nc"
 TIMINGS = "timings.json"
 METRICS = "metrics.parquet"
-RUN_FILES = (RUN_SPEC, POSTERIOR, TIMINGS)
+MANIFEST = "manifest.json"
+RUN_FILES = (RUN_SPEC, POSTERIOR, TIMINGS, MANIFEST)
+"""The files of a completed run folder (``commit_run`` adds the manifest)."""
+CHECKSUMMED = (RUN_SPEC, POSTERIOR, TIMINGS)
+"""Files every manifest must record. ``commit_run`` records every file of the folder but
+``UNCHECKED`` (e.g. the child's warnings.json too); metrics.parquet joins when written."""
+FIT_LOG = "fit.log"
+UNCHECKED = (FIT_LOG, MANIFEST)
+"""Not checksummed: the fit's log is for people (never read back), and the manifest."""
+FIT_PROCESS = "fit_process.json"
+"""In a staging folder: the fit child's pid and start time, so that a later run can kill
+what a SIGKILLed parent left running (``remove_stale_staging``)."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +90,13 @@ class StoredRun:
     spec: dict[str, Any]
     versions: dict[str, str]
     timings: dict[str, Any]
+    written_at: float = 0.0
+    """``time.time()`` at which the run was committed (from its manifest)."""
 
     def posterior(self) -> az.InferenceData:
         """The canonical posterior (docs/architecture.md), read from posterior.nc."""
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="free_parameters group is not defined")
+            warnings.filterwarnings("ignore", message="(free_parameters|prior_roas) group is not")
             return az.from_netcdf(self.path / POSTERIOR)
 
 
@@ -88,15 +116,69 @@ def staging_dir(final: Path) -> Path:
 
 def remove_orphaned_staging(output_dir: Path, dataset_names) -> list[Path]:
     """Delete run staging folders (``<run>.tmp-<pid>``) whose writer process is gone,
-    e.g. after the run was killed; they are never read, only cleaned up."""
-    removed = []
-    for name in dataset_names:
-        for folder in (Path(output_dir) / name).glob("*.tmp-*"):
-            pid = folder.name.rsplit(".tmp-", 1)[1]
-            if folder.is_dir() and pid.isdigit() and not psutil.pid_exists(int(pid)):
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(folder)
-    return removed
+    e.g. after the run was killed; they are never read, only cleaned up (or promoted, see
+    ``remove_stale_staging``)."""
+    return [p for p in remove_stale_staging(output_dir, dataset_names) if ".tmp-" in p.name]
+
+
+def remove_stale_staging(output_dir: str | Path, dataset_names) -> list[Path]:
+    """At the start of a run: remove every temporary file and staging folder that a
+    killed writer left in the dataset folders (runs, datasets, plots, metrics) and in
+    ``summary/``, and the lock files nobody holds. A stale run staging folder that holds
+    a complete, verified run whose final folder is absent (a kill between writing the
+    manifest and the rename) is renamed into place instead; a fit process session it
+    records that is still alive (its parent was SIGKILLed) is killed first."""
+    output_dir = Path(output_dir)
+    roots = [output_dir / "summary", *(output_dir / name for name in dataset_names)]
+    removed = remove_stale_temporaries(roots, on_stale_folder=_settle_stale_run)
+    return removed + remove_free_locks(output_dir / LOCKS)  # the summary lock's folder
+
+
+def _settle_stale_run(folder: Path) -> bool:
+    """``remove_stale_temporaries`` hook: kill the folder's orphaned fit; promote it when
+    it is a complete run with no final folder. True when the folder was promoted."""
+    _kill_recorded_fit(folder)
+    final = folder.with_name(folder.name.rsplit(".tmp-", 1)[0])
+    if folder.name.startswith(".") or final.exists():
+        return False
+    try:
+        load_run(folder)
+    except StorageError:
+        return False
+    os.replace(folder, final)
+    logger.warning("%s: promoted a complete run left under a staging name", final)
+    return True
+
+
+def _kill_recorded_fit(folder: Path) -> None:
+    """SIGKILL the session of the fit child recorded in ``folder/FIT_PROCESS`` (its
+    grandchildren may outlive a parent killed by SIGKILL); only processes of that session
+    started no earlier than the child are touched."""
+    try:
+        record = json.loads((folder / FIT_PROCESS).read_text())
+        session, started = int(record["pid"]), float(record["create_time"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for process in psutil.process_iter(["pid", "create_time"]):
+        try:
+            if (os.getsid(process.pid) == session
+                    and process.info["create_time"] >= started - 1.0):
+                process.kill()
+                logger.warning("killed orphaned fit process %d of %s", process.pid, folder)
+        except (OSError, psutil.Error):
+            continue
+
+
+def run_lock(output_dir: str | Path, dataset_name: str, key: str, **options):
+    """The lock (``store.atomic.file_lock``) that every writer of run ``key`` holds: the
+    fit, its commit and the metrics of a stored run. Two runs on one output folder thus
+    never fit the same spec at once; the second waits and then finds the run complete."""
+    return file_lock(Path(output_dir) / dataset_name / LOCKS / f"{key}.lock", **options)
+
+
+def run_dir_lock(path: str | Path, key: str, **options):
+    """``run_lock`` of the run folder ``path`` (``<output>/<dataset>/<stem>__<key8>``)."""
+    return file_lock(Path(path).parent / LOCKS / f"{key}.lock", **options)
 
 
 def _netcdf_attrs(attrs: dict[str, Any]) -> None:
@@ -129,9 +211,16 @@ def write_run_spec(folder: Path, spec: FitSpec, key: str, versions: Mapping[str,
 
 def commit_run(staging: Path, final: Path) -> Path:
     """Rename the complete ``staging`` folder to ``final`` (replacing an older one)."""
-    missing = [name for name in RUN_FILES if not (staging / name).is_file()]
+    missing = [name for name in CHECKSUMMED if not (staging / name).is_file()]
     if missing:
-        raise StorageError(f"{staging}: cannot commit, missing {missing}; required: {RUN_FILES}")
+        raise StorageError(f"{staging}: cannot commit, missing {missing}; required: "
+                           f"{CHECKSUMMED}")
+    (staging / FIT_PROCESS).unlink(missing_ok=True)
+    key = _read_json(staging / RUN_SPEC).get("run_key")
+    names = sorted(p.name for p in staging.iterdir()
+                   if p.is_file() and p.name not in UNCHECKED and not p.name.startswith("."))
+    write_json_atomic(staging / MANIFEST, {"run_key": key, "written_at": time.time(),
+                                           "files": file_checksums(staging, names)})
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)
@@ -164,11 +253,17 @@ def _verified_key(path: Path, record: Mapping[str, Any]) -> str:
     return recomputed
 
 
-def load_run(path: str | Path, expected_key: str | None = None) -> StoredRun:
-    """Read a run folder after checking it is complete and its hash matches.
+def load_run(
+    path: str | Path, expected_key: str | None = None, *, check_metrics: bool = True
+) -> StoredRun:
+    """Read a run folder after checking it is complete, its hash matches and every file
+    has the checksum its manifest recorded.
 
     Raises StorageError when a file of ``RUN_FILES`` is missing, run_spec.json is not the
-    hash of its own content, or its key differs from ``expected_key`` (when given).
+    hash of its own content, its key differs from ``expected_key`` (when given), or a file
+    (posterior, timings, run spec, metrics) differs from its manifest entry: truncated,
+    edited or unreadable. ``check_metrics=False`` skips metrics.parquet (for readers of
+    the posterior only, which must not race a concurrent metrics rewrite).
     """
     path = Path(path)
     missing = [name for name in RUN_FILES if not (path / name).is_file()]
@@ -179,19 +274,60 @@ def load_run(path: str | Path, expected_key: str | None = None) -> StoredRun:
     if expected_key is not None and key != expected_key:
         raise StorageError(f"{path}: run_key {key[:12]}... differs from the expected "
                            f"{expected_key[:12]}... (a different spec or library versions)")
-    return StoredRun(path, key, record["spec"], record["versions"], _read_json(path / TIMINGS))
+    timings = _read_json(path / TIMINGS)
+    manifest = _verify_checksums(path, key, check_metrics)
+    written_at = manifest.get("written_at")
+    return StoredRun(path, key, record["spec"], record["versions"], timings,
+                     float(written_at) if isinstance(written_at, int | float) else 0.0)
+
+
+CHECKSUM_FAILED = "stored result failed its checksum"
+"""Start of the StorageError message (and of the re-fit note) for a file whose content
+is not what its manifest recorded."""
+
+
+def _verify_checksums(path: Path, key: str, check_metrics: bool) -> dict[str, Any]:
+    """The manifest, after checking every file it lists has its recorded size and sha256
+    (and metrics.parquet, when present, is listed); StorageError otherwise."""
+    manifest = _read_json(path / MANIFEST)
+    files = manifest.get("files")
+    if manifest.get("run_key") != key or not isinstance(files, dict) or not all(
+            name in files for name in CHECKSUMMED):
+        raise StorageError(f"{path / MANIFEST}: {CHECKSUM_FAILED}: the manifest does not "
+                           f"record {list(CHECKSUMMED)} for run_key {key[:12]}...")
+    if check_metrics and METRICS not in files and (path / METRICS).exists():
+        raise StorageError(f"{path}: {CHECKSUM_FAILED}: {METRICS} is not in {MANIFEST}")
+    for name, recorded in files.items():
+        if name != METRICS or check_metrics:
+            problem = checksum_problem(path, name, recorded)
+            if problem is not None:
+                raise StorageError(f"{path}: {CHECKSUM_FAILED}: {problem}")
+    return manifest
 
 
 def find_completed_run(
     output_dir: str | Path, spec: FitSpec, versions: Mapping[str, str]
 ) -> StoredRun | None:
     """The completed run of exactly ``spec`` under ``versions``, or ``None`` (fit it)."""
+    return lookup_completed_run(output_dir, spec, versions)[0]
+
+
+def lookup_completed_run(
+    output_dir: str | Path, spec: FitSpec, versions: Mapping[str, str]
+) -> tuple[StoredRun | None, str]:
+    """``(run, "")`` for the completed run of ``spec``; ``(None, "")`` when there is no
+    folder for it; ``(None, problem)`` when a folder is there but cannot be trusted
+    (incomplete, edited, failed its checksum): the caller re-fits and says why."""
     key = run_key(spec, versions)
+    folder = run_dir(output_dir, spec, key)
+    if not folder.exists():
+        return None, ""
     try:
-        return load_run(run_dir(output_dir, spec, key), expected_key=key)
+        return load_run(folder, expected_key=key), ""
     except StorageError as error:
-        logger.debug("no reusable run for %s: %s", spec.fitter, error)
-        return None
+        logger.warning("not reusing %s: %s", folder, error)
+        message = str(error)
+        return None, message.split(": ", 1)[1] if message.startswith(str(folder)) else message
 
 
 def completed_runs(
@@ -242,5 +378,31 @@ def save_run(
 
 
 def write_run_metrics(run_dir: str | Path, metrics: pd.DataFrame) -> Path:
-    """Store the tidy metric rows of a run as ``run_dir/metrics.parquet`` atomically."""
-    return atomic_write(Path(run_dir) / METRICS, lambda tmp: metrics.to_parquet(tmp, index=False))
+    """Store the tidy metric rows of a run as ``run_dir/metrics.parquet`` atomically and
+    record its checksum in the manifest; call it holding the run's ``run_lock``.
+
+    Crash-safe in two steps: the manifest first accepts the old file or the new one,
+    then the new file is renamed into place, then the manifest accepts only the new one.
+    A kill at any point leaves a folder that verifies (and a stale temporary file).
+    """
+    run_dir = Path(run_dir)
+    target, manifest = run_dir / METRICS, _read_json(run_dir / MANIFEST)
+    files = manifest.setdefault("files", {})
+    recorded = files.get(METRICS)
+    candidates = recorded if isinstance(recorded, list) else [recorded]
+    current = None
+    if target.is_file():
+        current = next((entry for entry in candidates if entry is not None
+                        and checksum_problem(run_dir, METRICS, entry) is None), "corrupt")
+    temporary = temporary_path(target)
+    try:
+        metrics.to_parquet(temporary, index=False)
+        new = {"sha256": sha256_file(temporary), "bytes": temporary.stat().st_size}
+        files[METRICS] = [new] + ([] if current == "corrupt" else [current])
+        write_json_atomic(run_dir / MANIFEST, manifest)
+        os.replace(temporary, target)
+        files[METRICS] = new
+        write_json_atomic(run_dir / MANIFEST, manifest)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target
