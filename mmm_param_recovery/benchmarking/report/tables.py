@@ -177,6 +177,8 @@ def warnings_table(records: Sequence[RunRecord]) -> pd.DataFrame:
 
 
 ORACLE_KEY = ("dataset", "seed", "channel")
+ORACLE_COLUMNS = (*ORACLE_KEY, "roas_abs_rel_error", "identified", "note")
+"""Columns oracle.csv always has (a dataset the oracle cannot fit has NaN and a note)."""
 
 
 def oracle_summary(datasets: Mapping[tuple[str, int], Any]) -> pd.DataFrame:
@@ -189,13 +191,13 @@ def oracle_summary(datasets: Mapping[tuple[str, int], Any]) -> pd.DataFrame:
             frames.append(oracle_table(oracle_fit(load_dataset(ref.path)), name, seed))
         except MMMBenchmarkError as error:
             frames.append(pd.DataFrame([{"dataset": name, "seed": seed, "note": str(error)}]))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=[*ORACLE_KEY, "identified", "note"])
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return table.reindex(columns=list(dict.fromkeys([*ORACLE_COLUMNS, *table.columns])))
 
 
 def _with_identified(rows: pd.DataFrame, oracle: pd.DataFrame | None) -> pd.DataFrame:
     """``rows`` with the oracle's ``identified`` flag of their (dataset, seed, channel)."""
-    if oracle is None or "identified" not in oracle or "channel" not in oracle:
+    if oracle is None:
         return rows.assign(identified=pd.NA)
     flags = oracle.dropna(subset=["channel"])[[*ORACLE_KEY, "identified"]]
     return rows.merge(flags, on=list(ORACLE_KEY), how="left")
@@ -209,7 +211,7 @@ def _roas_errors(rows: pd.DataFrame, oracle: pd.DataFrame) -> pd.DataFrame:
     roas = _with_identified(roas.assign(error=roas["value"].abs()), oracle)
     floor = oracle.dropna(subset=["channel"])[[*ORACLE_KEY, "roas_abs_rel_error"]]
     roas = roas.merge(floor, on=list(ORACLE_KEY), how="left")
-    identified = roas[roas["identified"].fillna(False).astype(bool)]
+    identified = roas[roas["identified"].eq(True)]
     out = roas.groupby("run_key").agg(roas_error_all=("error", "mean"),
                                       oracle_error_all=("roas_abs_rel_error", "mean"),
                                       n_channels=("error", "size"))
