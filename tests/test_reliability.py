@@ -28,7 +28,7 @@ import xarray as xr
 
 from mmm_param_recovery.benchmarking.fitters import registry
 from mmm_param_recovery.benchmarking.fitters.registry import FitterEntry, MemoryModel
-from mmm_param_recovery.benchmarking.run import isolation
+from mmm_param_recovery.benchmarking.run import isolation, processes
 from mmm_param_recovery.benchmarking.run.specs import dataset_ref, make_fit_spec, run_key
 from mmm_param_recovery.benchmarking.store import datasets as dataset_store
 from mmm_param_recovery.benchmarking.store import runs as storage
@@ -37,6 +37,7 @@ from mmm_param_recovery.benchmarking.store.atomic import (
     file_lock,
     remove_stale_temporaries,
 )
+from mmm_param_recovery.benchmarking.store.staging import remove_stale_staging, run_dir_lock
 from mmm_param_recovery.cli.main import main
 from mmm_param_recovery.data_generator import (
     customize_preset,
@@ -328,7 +329,7 @@ def test_a_stored_file_that_fails_its_checksum_is_refitted(tamper, toys, small, 
 def test_an_edited_metrics_file_is_refitted_and_the_reason_shown(toys, small, tmp_path):
     first = isolation.run_fit(toy_spec(small), tmp_path)
     frame = pd.DataFrame({"value": [1.0, 2.0]})
-    with storage.run_dir_lock(first.run_dir, first.run_key):
+    with run_dir_lock(first.run_dir, first.run_key):
         storage.write_run_metrics(first.run_dir, frame)
     assert storage.load_run(first.run_dir).path == first.run_dir  # recorded: verifies
     (first.run_dir / storage.METRICS).write_bytes(b"PAR1 edited")
@@ -414,7 +415,7 @@ def test_the_fit_child_dies_with_a_sigkilled_parent(toys, small, tmp_path, monke
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie"
     staging = list((tmp_path / "out" / "basic").glob("*.tmp-*"))
     assert staging and (staging[0] / storage.FIT_PROCESS).is_file()  # left by the kill
-    storage.remove_stale_staging(tmp_path / "out", ["basic"])
+    remove_stale_staging(tmp_path / "out", ["basic"])
     assert list((tmp_path / "out" / "basic").glob("*.tmp-*")) == []
 
 
@@ -463,7 +464,7 @@ def test_stale_temporaries_are_removed_and_live_ones_kept(tmp_path):
     for folder in folders:
         folder.mkdir()
         (folder / "posterior.nc").write_text("partial")
-    removed = storage.remove_stale_staging(tmp_path, ["basic"])
+    removed = remove_stale_staging(tmp_path, ["basic"])
     assert sorted(removed) == sorted(stale + folders)
     assert all(p.exists() for p in live) and (dataset / "reltoy__0123abcd").is_dir()
 
@@ -472,7 +473,7 @@ def test_a_complete_run_left_under_its_staging_name_is_promoted(toys, small, tmp
     result = isolation.run_fit(toy_spec(small), tmp_path)
     staging = result.run_dir.with_name(f"{result.run_dir.name}.tmp-{dead_pid()}")
     os.replace(result.run_dir, staging)
-    storage.remove_stale_staging(tmp_path, ["basic"])
+    remove_stale_staging(tmp_path, ["basic"])
     assert storage.load_run(result.run_dir).run_key == result.run_key
     assert isolation.run_fit(toy_spec(small), tmp_path).cached
 
@@ -484,23 +485,21 @@ def test_an_orphaned_fit_session_is_killed_by_the_next_run(tmp_path):
     staging.mkdir(parents=True)
     (staging / storage.FIT_PROCESS).write_text(json.dumps(
         {"pid": orphan.pid, "create_time": psutil.Process(orphan.pid).create_time()}))
-    storage.remove_stale_staging(tmp_path, ["basic"])
+    remove_stale_staging(tmp_path, ["basic"])
     assert orphan.wait(timeout=10) == -signal.SIGKILL
     assert not staging.exists()
 
 
 def test_a_kill_is_told_apart_from_the_oom_killer():
-    watch = isolation._Watch(oom_kills_before=(3, 10), oom_kills_after=(4, 11))
-    assert "out-of-memory killer (SIGKILL" in isolation._killed_by(signal.SIGKILL, watch)
-    watch = isolation._Watch(oom_kills_before=(3, None), oom_kills_after=(3, None))
-    reason = isolation._killed_by(signal.SIGKILL, watch)
+    assert "out-of-memory killer (SIGKILL" in processes.killed_by(signal.SIGKILL, (3, 10), (4, 11))
+    reason = processes.killed_by(signal.SIGKILL, (3, None), (3, None))
     assert "killed by SIGKILL from another process" in reason and "not the out-of-memory" in reason
-    watch = isolation._Watch(oom_kills_before=(None, None), oom_kills_after=(None, None))
-    assert isolation._killed_by(signal.SIGKILL, watch) == (
+    unknown = (None, None)
+    assert processes.killed_by(signal.SIGKILL, unknown, unknown) == (
         "fit process killed by SIGKILL (not by this benchmark's timeout; the OOM killer or "
         "another process)")
-    assert isolation._killed_by(signal.SIGSEGV, watch) == "fit process killed by SIGSEGV"
-    assert any(count is not None for count in isolation.oom_kill_counts())  # Linux says
+    assert processes.killed_by(signal.SIGSEGV, unknown, unknown) == "fit process killed by SIGSEGV"
+    assert any(count is not None for count in processes.oom_kill_counts())  # Linux says
 
 
 def test_a_child_killed_from_outside_is_not_called_the_oom_killer(toys, small, tmp_path,
@@ -530,7 +529,7 @@ def test_request_stop_kills_a_running_fit_within_a_second(toys, small, tmp_path,
     def stop_soon():
         while not pid_file.exists():
             time.sleep(0.1)
-        isolation.request_stop()
+        processes.request_stop()
 
     threading.Thread(target=stop_soon, daemon=True).start()
     try:
@@ -541,7 +540,7 @@ def test_request_stop_kills_a_running_fit_within_a_second(toys, small, tmp_path,
         assert not psutil.pid_exists(int(pid_file.read_text())) or psutil.Process(
             int(pid_file.read_text())).status() == "zombie"
     finally:
-        isolation.clear_stop()
+        processes.clear_stop()
     assert list((tmp_path / "basic").iterdir()) == []
 
 

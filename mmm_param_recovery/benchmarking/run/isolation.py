@@ -12,16 +12,15 @@ moved into its run folder (see ``storage``). POSIX only (process groups).
 
 Clean ends: on Linux the child is started with ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, so
 it dies with its parent even when the parent is SIGKILLed (it runs in its own session,
-out of reach of the terminal's Ctrl-C); ``request_stop()`` (the runner calls it on
+out of reach of the terminal's Ctrl-C); ``processes.request_stop()`` (the runner calls it on
 SIGINT/SIGTERM) makes every supervised fit kill its process tree within ``POLL_SECONDS``
 and every wait for a run lock give up. Two runs on one output folder serialise on the
-run key's lock (``storage.run_lock``): the second waits, then reuses the completed run.
+run key's lock (``store.staging.run_lock``): the second waits, then reuses the completed run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import json
 import logging
@@ -29,10 +28,8 @@ import math
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,10 +40,19 @@ import psutil
 
 from mmm_param_recovery.benchmarking.fitters.registry import FitterEntry, get_fitter
 from mmm_param_recovery.benchmarking.run.fit_child import CHILD_RESULT, PHASE_LOG, PHASES
+from mmm_param_recovery.benchmarking.run.processes import (
+    die_with_parent,
+    kill_tree,
+    killed_by,
+    oom_kill_counts,
+    stop_requested,
+    tree_rss,
+)
 from mmm_param_recovery.benchmarking.run.records import Status
 from mmm_param_recovery.benchmarking.run.specs import FitSpec, run_key
 from mmm_param_recovery.benchmarking.store import runs as storage
 from mmm_param_recovery.benchmarking.store.atomic import LockWaitCancelled, write_json_atomic
+from mmm_param_recovery.benchmarking.store.staging import run_lock
 from mmm_param_recovery.errors import MMMBenchmarkError
 
 logger = logging.getLogger(__name__)
@@ -56,23 +62,7 @@ STDERR_TAIL_CHARS = 4000
 FIT_LOG = storage.FIT_LOG
 INTERRUPTED = "interrupted: the run was stopped (SIGINT/SIGTERM) before this fit finished"
 WAITING = "waiting: another run on this folder is fitting this spec"
-_PR_SET_PDEATHSIG = 1
-_STOP = threading.Event()
 
-
-def request_stop() -> None:
-    """Make every running fit of this process kill its child, and every queued one give
-    up (the runner calls this on SIGINT/SIGTERM)."""
-    _STOP.set()
-
-
-def clear_stop() -> None:
-    """Undo ``request_stop`` (the runner calls this when a run starts)."""
-    _STOP.clear()
-
-
-def stop_requested() -> bool:
-    return _STOP.is_set()
 
 
 @dataclass(frozen=True)
@@ -133,94 +123,6 @@ class _Watch:
         return self.phases[-1] if self.phases else "starting"
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    """Summed RSS (bytes) of ``process`` and all its descendants; 0 once it is gone."""
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for member in members:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += member.memory_info().rss
-    return total
-
-
-def _kill_tree(child: subprocess.Popen) -> None:
-    """SIGKILL the child's process group and any descendant that left it."""
-    try:
-        descendants = psutil.Process(child.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signal.SIGKILL)
-    for process in descendants:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    child.wait()
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child receive SIGKILL when this process dies
-    (Linux ``prctl(PR_SET_PDEATHSIG)``), or None where that is not available. The libc
-    function is looked up here, before the fork, so the child only makes one call."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                      ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
-def _cgroup_memory_events() -> Path | None:
-    """memory.events of this process's cgroup (cgroup v2), or None."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        if line.startswith("0::"):
-            return Path("/sys/fs/cgroup") / line[3:].lstrip("/") / "memory.events"
-    return None
-
-
-def oom_kill_counts() -> tuple[int | None, ...]:
-    """The kernel's OOM-kill counters: ``oom_kill`` of this cgroup's memory.events and of
-    /proc/vmstat (None for one that cannot be read)."""
-    counts: list[int | None] = []
-    for path in (_cgroup_memory_events(), Path("/proc/vmstat")):
-        value = None
-        try:
-            for line in path.read_text().splitlines() if path is not None else []:
-                name, _, number = line.partition(" ")
-                if name == "oom_kill":
-                    value = int(number)
-        except (OSError, ValueError):
-            value = None
-        counts.append(value)
-    return tuple(counts)
-
-
-def _oom_killed(before: tuple[int | None, ...], after: tuple[int | None, ...]) -> bool | None:
-    """True when an OOM-kill counter rose during the fit, False when at least one could
-    be read both times and none rose, None when the system did not say."""
-    pairs = [(b, a) for b, a in zip(before, after, strict=False)
-             if b is not None and a is not None]
-    if not pairs:
-        return None
-    return any(a > b for b, a in pairs)
-
 
 def _relay_phases(staging: Path, watch: _Watch, on_phase: Callable[[str], None] | None) -> None:
     """Record (and pass to ``on_phase``) the phases the child announced since last time."""
@@ -247,25 +149,25 @@ def _supervise(
         start = time.perf_counter()
         child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True,
-                                 preexec_fn=_die_with_parent())
+                                 preexec_fn=die_with_parent())
         try:
             process = psutil.Process(child.pid)
             with contextlib.suppress(psutil.Error, OSError):
                 write_json_atomic(staging / storage.FIT_PROCESS,
                                   {"pid": child.pid, "create_time": process.create_time()})
             while child.poll() is None:
-                watch.peak_rss_bytes = max(watch.peak_rss_bytes, _tree_rss(process))
+                watch.peak_rss_bytes = max(watch.peak_rss_bytes, tree_rss(process))
                 _relay_phases(staging, watch, on_phase)
                 if timeout is not None and time.perf_counter() - start > timeout:
                     watch.timed_out = True
                     break
-                if _STOP.is_set():
+                if stop_requested():
                     watch.cancelled = True
                     break
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(POLL_SECONDS)
         finally:
-            _kill_tree(child)  # the timeout, an interrupt, or stray worker processes
+            kill_tree(child)  # the timeout, an interrupt, or stray worker processes
         watch.wall_seconds = time.perf_counter() - start
         watch.exit_code = child.returncode
         watch.oom_kills_after = oom_kill_counts()
@@ -309,8 +211,8 @@ def _failure(
     if watch.timed_out:
         return "timeout", f"exceeded the timeout of {spec.timeout_seconds:g} s {where}"
     if code is not None and code < 0:
-        return "failed", f"{_killed_by(-code, watch)} {where}; peak RSS " \
-                         f"{watch.peak_rss_bytes / 2**30:.2f} GiB"
+        killer = killed_by(-code, watch.oom_kills_before, watch.oom_kills_after)
+        return "failed", f"{killer} {where}; peak RSS {watch.peak_rss_bytes / 2**30:.2f} GiB"
     if child.get("error"):
         error = child["error"]
         return "failed", f"{error['type']}: {error['message']} ({where})"
@@ -320,27 +222,6 @@ def _failure(
     if not (staging / storage.POSTERIOR).is_file():
         return "failed", f"fit process exited 0 without writing {storage.POSTERIOR}"
     return None
-
-
-def _killed_by(number: int, watch: _Watch) -> str:
-    """Who killed the child, as far as the system says (never this benchmark: a timeout
-    or an interrupt is reported before this is asked)."""
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        name = f"signal {number}"
-    if number != signal.SIGKILL:
-        return f"fit process killed by {name}"
-    oom = _oom_killed(watch.oom_kills_before, watch.oom_kills_after)
-    if oom:
-        return ("fit process killed by the out-of-memory killer (SIGKILL; the kernel's "
-                "oom_kill count rose during the fit)")
-    if oom is False:
-        return ("fit process killed by SIGKILL from another process (not by this "
-                "benchmark's timeout, and the kernel's oom_kill count did not change, so not "
-                "the out-of-memory killer)")
-    return ("fit process killed by SIGKILL (not by this benchmark's timeout; the OOM killer "
-            "or another process)")
 
 
 def _result_from_timings(fitter: str, key: str, timings: dict[str, Any], **extra: Any) -> FitResult:
@@ -388,7 +269,7 @@ def _launch(spec: FitSpec, entry: FitterEntry, adapter: Any, staging: Path,
 
 
 def _run_fit(spec: FitSpec, output_dir: Path, on_phase, force: bool) -> FitResult:
-    if _STOP.is_set():
+    if stop_requested():
         return FitResult(spec.fitter, "failed", reason=INTERRUPTED)
     entry = get_fitter(spec.fitter)
     adapter = entry.load_adapter()
@@ -405,7 +286,7 @@ def _run_fit(spec: FitSpec, output_dir: Path, on_phase, force: bool) -> FitResul
         return FitResult(spec.fitter, "skipped", reason=reason, run_key=key)
     announce = (lambda: on_phase(WAITING)) if on_phase is not None else None
     try:
-        with storage.run_lock(output_dir, spec.dataset.name, key, should_stop=_STOP.is_set,
+        with run_lock(output_dir, spec.dataset.name, key, should_stop=stop_requested,
                               on_wait=announce) as waited_since:
             stored, problem = storage.lookup_completed_run(output_dir, spec, versions)
             fitted_meanwhile = (stored is not None and waited_since is not None

@@ -5,10 +5,10 @@ The runner does no terminal work: it logs, and reports progress through an
 ``RunRecord`` with its reason, present in every table.
 
 Clean ends: a run starts by removing what killed runs left behind (temporary files and
-staging folders whose writer is gone, ``storage.remove_stale_staging``). When the run is
+staging folders whose writer is gone, ``staging.remove_stale_staging``). When the run is
 interrupted (KeyboardInterrupt, or any exception the CLI's SIGINT/SIGTERM handler raises
 in the main thread), ``execute`` tells every running fit to kill its process tree
-(``isolation.request_stop``), drops the queued ones, waits the few seconds that takes and
+(``processes.request_stop``), drops the queued ones, waits the few seconds that takes and
 re-raises: completed fits stay committed, nothing half-written is left in place.
 """
 
@@ -26,7 +26,7 @@ from mmm_param_recovery.benchmarking.fitters.registry import get_fitter
 from mmm_param_recovery.benchmarking.metrics.per_run import compute_run_metrics
 from mmm_param_recovery.benchmarking.metrics.truth import canonical_truth
 from mmm_param_recovery.benchmarking.report.outputs import write_outputs
-from mmm_param_recovery.benchmarking.run import isolation
+from mmm_param_recovery.benchmarking.run import isolation, processes
 from mmm_param_recovery.benchmarking.run.plan import BenchmarkPlan, PlannedFit
 from mmm_param_recovery.benchmarking.run.records import (
     EventCallback,
@@ -36,6 +36,7 @@ from mmm_param_recovery.benchmarking.run.records import (
     ignore_event,
 )
 from mmm_param_recovery.benchmarking.store import runs as storage
+from mmm_param_recovery.benchmarking.store import staging
 from mmm_param_recovery.benchmarking.store.atomic import LOCKS, file_lock
 from mmm_param_recovery.data_generator import load_dataset
 from mmm_param_recovery.errors import MMMBenchmarkError
@@ -56,8 +57,8 @@ def _with_metrics(planned: PlannedFit, result: isolation.FitResult, truth) -> Ru
         idata = storage.load_run(result.run_dir, result.run_key, check_metrics=False).posterior()
         metrics = compute_run_metrics(idata, truth, result.run_key, result.sampling_seconds,
                                       result.total_seconds)
-        with storage.run_dir_lock(result.run_dir, result.run_key,
-                                  should_stop=isolation.stop_requested):
+        with staging.run_dir_lock(result.run_dir, result.run_key,
+                                  should_stop=processes.stop_requested):
             storage.write_run_metrics(result.run_dir, metrics)
     except Exception as error:  # run boundary: a metric failure marks this fit failed
         logger.exception("metrics of %s failed", planned.fitter)
@@ -91,7 +92,7 @@ def _fit_one(planned: PlannedFit, plan: BenchmarkPlan, truths: Truths,
         record = RunRecord(planned, Status.FAILED, f"dataset: {problem}")
         on_event(FitEvent(label, "finished", _outcome(record)))
         return record
-    if isolation.stop_requested():
+    if processes.stop_requested():
         return RunRecord(planned, Status.FAILED, isolation.INTERRUPTED)
     on_event(FitEvent(label, "started", "starting"))
     result = isolation.run_fit(planned.spec, plan.output_dir, force=plan.force_rerun,
@@ -137,7 +138,7 @@ def execute(plan: BenchmarkPlan, truths: Truths, on_event: EventCallback = ignor
                    for p in plan.fits]
         records = [future.result() for future in futures]
     except BaseException:
-        isolation.request_stop()
+        processes.request_stop()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
@@ -172,8 +173,8 @@ def run(plan: BenchmarkPlan, on_event: EventCallback = ignore_event) -> RunOutco
     Starts by removing what killed runs left behind in the plan's folders; writes the
     summary holding ``<output>/.locks/summary.lock`` (two runs on one folder write it one
     after the other)."""
-    isolation.clear_stop()
-    storage.remove_stale_staging(plan.output_dir, plan.dataset_names)
+    processes.clear_stop()
+    staging.remove_stale_staging(plan.output_dir, plan.dataset_names)
     truths, problems = load_truths(plan)
     records = execute(plan, truths, on_event, problems)
     with file_lock(Path(plan.output_dir) / LOCKS / SUMMARY_LOCK):

@@ -16,7 +16,7 @@ writes the manifest), so a run folder is complete or absent; a run counts as com
 only when, in addition, the hash of its stored spec and versions equals its stored run
 key and every file listed in its manifest has its recorded size and sha256 (a truncated
 or edited posterior, timings or metrics file means the run is re-fitted, never reused).
-Writers of one run key serialise on ``run_lock``. Nothing here uses pickle.
+Writers of one run key serialise on ``staging.run_lock``. Nothing here uses pickle.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pandas as pd
-import psutil
 
 from mmm_param_recovery.benchmarking.fitters.registry import FitterEntry, fitters_for, get_fitter
 from mmm_param_recovery.benchmarking.run.specs import (
@@ -47,12 +46,8 @@ from mmm_param_recovery.benchmarking.run.specs import (
     spec_to_dict,
 )
 from mmm_param_recovery.benchmarking.store.atomic import (
-    LOCKS,
     checksum_problem,
     file_checksums,
-    file_lock,
-    remove_free_locks,
-    remove_stale_temporaries,
     sha256_file,
     temporary_path,
     write_json_atomic,
@@ -112,73 +107,6 @@ def staging_dir(final: Path) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     return staging
-
-
-def remove_orphaned_staging(output_dir: Path, dataset_names) -> list[Path]:
-    """Delete run staging folders (``<run>.tmp-<pid>``) whose writer process is gone,
-    e.g. after the run was killed; they are never read, only cleaned up (or promoted, see
-    ``remove_stale_staging``)."""
-    return [p for p in remove_stale_staging(output_dir, dataset_names) if ".tmp-" in p.name]
-
-
-def remove_stale_staging(output_dir: str | Path, dataset_names) -> list[Path]:
-    """At the start of a run: remove every temporary file and staging folder that a
-    killed writer left in the dataset folders (runs, datasets, plots, metrics) and in
-    ``summary/``, and the lock files nobody holds. A stale run staging folder that holds
-    a complete, verified run whose final folder is absent (a kill between writing the
-    manifest and the rename) is renamed into place instead; a fit process session it
-    records that is still alive (its parent was SIGKILLed) is killed first."""
-    output_dir = Path(output_dir)
-    roots = [output_dir / "summary", *(output_dir / name for name in dataset_names)]
-    removed = remove_stale_temporaries(roots, on_stale_folder=_settle_stale_run)
-    return removed + remove_free_locks(output_dir / LOCKS)  # the summary lock's folder
-
-
-def _settle_stale_run(folder: Path) -> bool:
-    """``remove_stale_temporaries`` hook: kill the folder's orphaned fit; promote it when
-    it is a complete run with no final folder. True when the folder was promoted."""
-    _kill_recorded_fit(folder)
-    final = folder.with_name(folder.name.rsplit(".tmp-", 1)[0])
-    if folder.name.startswith(".") or final.exists():
-        return False
-    try:
-        load_run(folder)
-    except StorageError:
-        return False
-    os.replace(folder, final)
-    logger.warning("%s: promoted a complete run left under a staging name", final)
-    return True
-
-
-def _kill_recorded_fit(folder: Path) -> None:
-    """SIGKILL the session of the fit child recorded in ``folder/FIT_PROCESS`` (its
-    grandchildren may outlive a parent killed by SIGKILL); only processes of that session
-    started no earlier than the child are touched."""
-    try:
-        record = json.loads((folder / FIT_PROCESS).read_text())
-        session, started = int(record["pid"]), float(record["create_time"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    for process in psutil.process_iter(["pid", "create_time"]):
-        try:
-            if (os.getsid(process.pid) == session
-                    and process.info["create_time"] >= started - 1.0):
-                process.kill()
-                logger.warning("killed orphaned fit process %d of %s", process.pid, folder)
-        except (OSError, psutil.Error):
-            continue
-
-
-def run_lock(output_dir: str | Path, dataset_name: str, key: str, **options):
-    """The lock (``store.atomic.file_lock``) that every writer of run ``key`` holds: the
-    fit, its commit and the metrics of a stored run. Two runs on one output folder thus
-    never fit the same spec at once; the second waits and then finds the run complete."""
-    return file_lock(Path(output_dir) / dataset_name / LOCKS / f"{key}.lock", **options)
-
-
-def run_dir_lock(path: str | Path, key: str, **options):
-    """``run_lock`` of the run folder ``path`` (``<output>/<dataset>/<stem>__<key8>``)."""
-    return file_lock(Path(path).parent / LOCKS / f"{key}.lock", **options)
 
 
 def _netcdf_attrs(attrs: dict[str, Any]) -> None:
