@@ -131,10 +131,15 @@ def test_report_is_self_contained_and_escaped(tmp_path, images):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def test_failures_come_first_and_are_highlighted(tmp_path, images):
+def test_the_page_answers_first_and_flags_failures_at_the_top(tmp_path, images):
     path, _ = build(tmp_path, images)
     html = path.read_text(encoding="utf-8")
-    assert html.index('id="failures"') < html.index('id="headline"') < html.index('id="tables"')
+    order = ["verdict", "channels", "calibration", "priors", "compute", "datasets", "fits",
+             "tables", "failures", "warnings", "settings"]
+    positions = [html.index(f'<section id="{anchor}"') for anchor in order]
+    assert positions == sorted(positions)
+    assert html.index('class="banner"') < html.index('<section id="channels"')
+    assert 'href="#failures"' in html
     assert 'class="alert"' in html and 'class="status-failed"' in html
 
 

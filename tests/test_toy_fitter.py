@@ -122,11 +122,50 @@ def test_registering_a_fitter_reaches_every_stage(toy, tmp_path):
     plots = {p.name for p in (tmp_path / "basic" / "plots").iterdir()}
     assert {"posterior_predictive_toy_seed7.png", "contributions_toy_seed7.png"} <= plots
     assert (summary / "combined_plots" / "roas_forest_basic_seed7.png").is_file()
+    verdict = pd.read_csv(summary / "verdict.csv")
+    assert verdict["fitter"].tolist() == ["toy"] and verdict["n_ok"].tolist() == [1]
+    assert verdict["convergence"].notna().all() and verdict["roas_error_all"].notna().all()
+    channels = pd.read_csv(summary / "channel_recovery.csv")
+    assert set(channels["channel"]) == set(oracle["channel"])
+    assert channels[["true_roas", "posterior_mean", "oracle_roas"]].notna().all().all()
     page = outcome.report.read_text()
     assert page.count("toy") >= 5
+    assert 'id="verdict"' in page and "rankings need several seeds" in page
 
 
 def test_an_unregistered_library_is_refused_by_name(tmp_path):
     args = build_parser().parse_args(["--libraries", "toy", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="--libraries: 'toy' is invalid; allowed: pymc"):
         request_from_args(args, default_jobs=1)
+
+
+class ToyProfilesAdapter(ToyAdapter):
+    """The toy under two prior profiles (it ignores priors, so both give one posterior)."""
+
+    profiles = ("seed", "library")
+
+
+def test_replicates_and_verdict_are_per_prior_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    entry = FitterEntry("toyp", "toyp", None, f"{__name__}:ToyProfilesAdapter",
+                        MemoryModel(0.2, 1.0))
+    registry.register_fitter(entry)
+    try:
+        args = build_parser().parse_args([
+            "--datasets", "basic", "--libraries", "toyp", "--priors", "seed", "library",
+            "--chains", "2", "--draws", "50", "--tune", "1", "--seeds", "1", "2",
+            "--output-dir", str(tmp_path)])
+        outcome = run(build_plan(request_from_args(args, default_jobs=1)))
+    finally:
+        registry.unregister_fitter("toyp")
+    assert [r.status for r in outcome.records] == ["ok"] * 4
+    summary = tmp_path / "summary"
+    replicates = pd.read_csv(summary / "replicate_summary.csv")
+    means = replicates[(replicates["kind"] == "mean") & (replicates["quantity"] == "roas")
+                       & (replicates["stat"] == "rel_error")]
+    assert set(means["priors"]) == {"seed", "library"} and means["n_seeds"].eq(2).all()
+    verdict = pd.read_csv(summary / "verdict.csv")
+    assert sorted(verdict["priors"]) == ["library", "seed"] and verdict["n_ok"].eq(2).all()
+    page = outcome.report.read_text()
+    assert "rankings need several seeds" not in page
+    assert "lowest mean ROAS |relative error|" in page

@@ -147,6 +147,19 @@ def _check_profiles(profiles: list[str], fitters: tuple[str, ...]) -> tuple[str,
     return chosen
 
 
+def _check_compare_to(other: Path | None, output_dir: Path) -> Path | None:
+    """``--compare-to``: another run's output folder holding summary/verdict_fits.csv."""
+    if other is None:
+        return None
+    allowed = ("the output folder of an earlier run (with summary/verdict_fits.csv), not "
+               "--output-dir")
+    if not (other / "summary" / "verdict_fits.csv").is_file():
+        raise invalid("--compare-to", str(other), allowed, ConfigError)
+    if other.resolve() == output_dir.resolve():
+        raise invalid("--compare-to", str(other), allowed, ConfigError)
+    return other
+
+
 def request_from_args(args: argparse.Namespace, default_jobs: int) -> BenchmarkRequest:
     """Validate every flag (raising an MMMBenchmarkError naming the flag) into a request."""
     _check_numbers(args)
@@ -159,12 +172,13 @@ def request_from_args(args: argparse.Namespace, default_jobs: int) -> BenchmarkR
     fitters = select_fitters(libraries, samplers)
     profiles = _check_profiles(args.priors, fitters)
     _check_output_dir(Path(args.output_dir))
+    compare_to = _check_compare_to(args.compare_to, Path(args.output_dir))
     return BenchmarkRequest(
         datasets=datasets, user_dataset=user, fitters=fitters, profiles=profiles,
         seeds=tuple(dict.fromkeys(args.seeds or [args.seed])), chains=args.chains,
         draws=args.draws, tune=args.tune, target_accept=args.target_accept,
         output_dir=args.output_dir, jobs=args.jobs or default_jobs, timeout=args.timeout,
-        force_rerun=args.force_rerun, plots_only=args.plots_only,
+        force_rerun=args.force_rerun, plots_only=args.plots_only, compare_to=compare_to,
     )
 
 

@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild tables, plots and report from stored results, without fitting")
     add("--output-dir", type=output_dir_arg, default=Path("data/results"),
         help="results folder")
+    add("--compare-to", type=Path, default=None, metavar="OTHER_OUTPUT_DIR",
+        help="add a section comparing this run with the results in OTHER_OUTPUT_DIR (an "
+        "earlier run, e.g. another library version or sampler setting): the change of each "
+        "headline metric per fitter over the seeds both fitted, with its SE (default: none)")
     add("--jobs", type=int, default=None,
         help="fits in parallel (default: from cores and memory: cores // chains, at most "
         f"one per {MEMORY_PER_JOB_GIB:g} GiB)")

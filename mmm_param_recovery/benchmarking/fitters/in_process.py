@@ -1,4 +1,4 @@
-"""The seed API's fits: sample a model built by ``pymc_model`` or ``meridian_model`` in this process.
+"""The seed API's fits: sample a ``pymc_model`` or ``meridian_model`` model in this process.
 
 ``fit_pymc`` / ``fit_meridian`` (the signatures of the original design) are thin wrappers
 over the registered adapter's ``from_model`` + ``sample`` + ``postprocess`` and

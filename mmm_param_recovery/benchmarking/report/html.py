@@ -1,8 +1,9 @@
 """One self-contained HTML page for a benchmark run: ``<output_dir>/summary/report.html``.
 
-The page reads only what it is given (run settings, summary tables, plot files, failures)
-and computes no statistic: the headline table picks cells from the summary tables by the
-selection in ``HEADLINE``. Images are inlined as base64 data URIs and the CSS is inline, so
+The page reads only what it is given (run settings, summary tables, plot files, failures,
+the verdict sentences) and computes no statistic: the verdict is ``summary/verdict.csv``
+and the headline table picks cells from the summary tables by the selection in
+``HEADLINE``. Images are inlined as base64 data URIs and the CSS is inline, so
 the file works offline and can be mailed as is. Every value is HTML-escaped.
 """
 
@@ -23,10 +24,20 @@ from mmm_param_recovery.benchmarking.report.html_parts import (
     PAGE,
     SECTION_HELP,
     TABLE_HELP,
-    figure_html,
     html_table,
     kv_table,
     section,
+)
+from mmm_param_recovery.benchmarking.report.html_sections import (
+    FITS_ROOM,
+    calibration_section,
+    channels_section,
+    comparison_section,
+    figures,
+    priors_section,
+    tables_in_order,
+    verdict_section,
+    warnings_section,
 )
 from mmm_param_recovery.benchmarking.report.tables import FIT_KEY
 from mmm_param_recovery.benchmarking.store.atomic import write_text_atomic
@@ -37,6 +48,10 @@ SUBTITLE = ("Media Mix Models fitted to synthetic data with known truth. Every n
             "page is read from the stored results of this run.")
 KEY = FIT_KEY
 HEADLINE_ROWS_FROM = ("run_status", "runtime_comparison")
+NAV = (("verdict", "Verdict"), ("comparison", "Comparison"), ("channels", "Channels"),
+       ("calibration", "Calibration"), ("priors", "Priors"), ("compute", "Convergence & speed"),
+       ("datasets", "Datasets"), ("fits", "Per-fit plots"), ("tables", "Tables"),
+       ("failures", "Failures"), ("warnings", "Warnings"), ("settings", "Settings"))
 ALL = "all"
 
 
@@ -129,15 +144,6 @@ def headline_table(tables: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, li
     return head, notes
 
 
-def _headline_section(tables: Mapping[str, pd.DataFrame]) -> str:
-    head, notes = headline_table(tables)
-    defs = "".join(f"<dt>{escape(c.label)}</dt><dd>{escape(c.meaning)} (from "
-                   f"<code>{escape(c.table)}.{escape(c.column)}</code>)</dd>" for c in HEADLINE)
-    missing = "".join(f'<p class="note">Not available: {escape(n)}.</p>' for n in notes)
-    content = f'{html_table(head, "headline")}{missing}<dl class="defs">{defs}</dl>'
-    return section("headline", "Headline comparison", SECTION_HELP["headline"], content)
-
-
 def _failures_section(failures: pd.DataFrame) -> str:
     if failures.empty:
         return section("failures", "Failures and skips", "No failed, timed-out or skipped fits.",
@@ -166,23 +172,17 @@ def _settings_section(run_settings: Mapping[str, Any]) -> str:
                    "\n".join(parts))
 
 
-def _label(path: Path, output_dir: Path) -> str:
-    try:
-        return path.resolve().relative_to(output_dir.resolve()).as_posix()
-    except ValueError:
-        return path.name
-
-
-def _plots_section(images: Sequence[Path], output_dir: Path) -> str:
-    """Figures grouped by folder (relative to ``output_dir``) in the order given."""
-    groups: dict[str, list[str]] = {}
-    for path in map(Path, images):
-        label = _label(path, output_dir)
-        folder = label.rpartition("/")[0] or "."
-        groups.setdefault(folder, []).append(figure_html(path, label))
-    parts = [f"<h3>{escape(folder)}</h3>" + "\n".join(figs) for folder, figs in groups.items()]
-    return section("plots", f"Plots ({len(images)})", SECTION_HELP["plots"],
-                   "\n".join(parts) or "<p>No plots were given.</p>")
+def _compute_section(tables: Mapping[str, pd.DataFrame], images: Sequence[Path],
+                     output_dir: Path) -> str:
+    """Convergence, speed and memory: the per-fit headline table and its plots."""
+    head, notes = headline_table(tables)
+    defs = "".join(f"<dt>{escape(c.label)}</dt><dd>{escape(c.meaning)} (from "
+                   f"<code>{escape(c.table)}.{escape(c.column)}</code>)</dd>" for c in HEADLINE)
+    missing = "".join(f'<p class="note">Not available: {escape(n)}.</p>' for n in notes)
+    content = (f'{html_table(head, "headline")}{missing}<dl class="defs">{defs}</dl>'
+               + figures(images, output_dir, "compute"))
+    return section("compute", "Convergence, speed and memory", SECTION_HELP["headline"],
+                   content)
 
 
 def _tables_section(tables: Mapping[str, pd.DataFrame]) -> str:
@@ -201,30 +201,45 @@ def _tables_section(tables: Mapping[str, pd.DataFrame]) -> str:
 
 def build_report(output_dir: str | Path, run_settings: Mapping[str, Any],
                  tables: Mapping[str, pd.DataFrame], images: Sequence[Path],
-                 failures: pd.DataFrame, notes: Sequence[str] = ()) -> Path:
+                 failures: pd.DataFrame, notes: Sequence[str] = (),
+                 verdict_text: Sequence[str] = (), comparison: pd.DataFrame | None = None,
+                 compared_to: str = "") -> Path:
     """Write ``<output_dir>/summary/report.html`` and return its path.
 
-    ``run_settings``: flat settings (chains, draws, seeds, ...) plus optional mappings such
-    as ``versions`` and ``machine``, each shown as its own table. ``tables``: summary tables
-    keyed by file stem (``runtime_comparison``, ...), shown in the given order. ``images``:
-    PNG files, inlined. ``failures``: the failed/timeout/skipped fits (e.g. run_status rows
-    with status != ok, with ``reason``), shown first. ``notes``: what could not be shown
-    (a plot without data, an output that failed), listed right after the failures.
+    The page answers first, then shows the evidence (``NAV`` order): verdict, per-channel
+    recovery, calibration, prior checks, convergence/speed/memory, the datasets, the
+    per-fit plots, every table, and at the end failures, omissions, warnings and settings.
+
+    ``run_settings``: flat settings plus optional mappings (``versions``, ``machine``).
+    ``tables``: summary tables keyed by file stem (``verdict``, ``channel_recovery``,
+    ``runtime_comparison`` ...). ``images``: PNG files, inlined, each placed in its section
+    by file name (``html_sections.PLOT_ROOMS``). ``failures``: run_status rows with status
+    != ok. ``notes``: what could not be shown. ``verdict_text``: the sentences of
+    ``verdict.verdict_sentences``. ``comparison``: ``compare.compare_runs`` against the
+    run in ``compared_to`` (None: no comparison section).
     """
     output_dir = Path(output_dir)
     sections = [
+        verdict_section(tables.get("verdict"), verdict_text, len(failures)),
+        comparison_section(comparison, compared_to),
+        channels_section(tables.get("channel_recovery"), images, output_dir),
+        calibration_section(tables.get("replicate_summary"), images, output_dir),
+        priors_section(tables.get("prior_checks"), images, output_dir),
+        _compute_section(tables, images, output_dir),
+        section("datasets", "The datasets", SECTION_HELP["datasets"],
+                figures(images, output_dir, "datasets") or "<p>No dataset plots.</p>"),
+        section("fits", "Per-fit plots", SECTION_HELP["plots"],
+                figures(images, output_dir, FITS_ROOM) or "<p>No per-fit plots.</p>"),
+        _tables_section(tables_in_order(tables)),
         _failures_section(failures),
         *([_omissions_section(notes)] if notes else []),
-        _headline_section(tables),
+        warnings_section(tables.get("warnings")),
         _settings_section(run_settings),
-        _plots_section(images, output_dir),
-        _tables_section(tables),
     ]
-    nav = " ".join(f'<a href="#{a}">{t}</a>' for a, t in (
-        ("failures", "Failures"), ("headline", "Headline"), ("settings", "Settings"),
-        ("plots", "Plots"), ("tables", "Tables")))
+    nav = " ".join(f'<a href="#{a}">{t}</a>' for a, t in NAV
+                   if a != "comparison" or comparison is not None)
     page = PAGE.substitute(title=escape(TITLE), subtitle=escape(SUBTITLE), css=CSS, nav=nav,
-                           body="\n".join(sections))
+                           body="\n".join(s for s in sections if s))
     path = output_dir / "summary" / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, page)

@@ -43,6 +43,11 @@ SECTION_HELP = {
         "tables further down; nothing is recomputed for this page. A dash means the value is "
         "missing: the fit failed or was skipped, or the table holding it was not produced."
     ),
+    "datasets": (
+        "What the generator made, per dataset and seed: spend per channel, the true "
+        "contributions, the decomposition of y and the true response curves with the "
+        "observed spend range. Everything the fits are scored against comes from here."
+    ),
     "settings": (
         "What was run and where. Sampler settings are the same for every fitter of a run. "
         "Timings and memory compare only between runs on the same machine with the same "
@@ -93,6 +98,17 @@ TABLE_HELP = {
 }
 
 CAPTIONS = (
+    ("prior_checks*", "Per channel and fitter [priors]: the prior-implied ROAS 90% interval "
+     "(grey; red when it excludes the truth), the posterior mean and 94% HDI (colour) and the "
+     "true ROAS (black). A posterior that stays on its grey bar was decided by the prior."),
+    ("dataset_spend*", "Weekly spend per channel (summed over geos)."),
+    ("dataset_truth_contributions*", "True weekly contribution of each channel and the "
+     "baseline."),
+    ("dataset_truth_decomposition*", "y split into baseline, channel contributions and "
+     "noise, as generated."),
+    ("dataset_truth_response_curves*", "True response curve of each channel (contribution "
+     "against spend) with the range of spend the data contain; outside it, any ROAS is an "
+     "extrapolation."),
     ("runtime_ess*", "Left: wall-clock seconds per phase, stacked, with the total. Right: "
      "minimum bulk ESS of the canonical quantities per sampling second (log axis when the "
      "values span more than 50x). Failed and skipped fits are red labelled gaps."),
@@ -129,6 +145,11 @@ p.help{color:#4a5560;font-size:14px;max-width:1100px}
 .alert h2{color:#b00020}
 .allgood{border-left:6px solid #2e7d32}
 .table-wrap{overflow:auto;max-height:560px;border:1px solid #dde2e7;margin:6px 0 10px}
+p.banner{border:2px solid #b00020;background:#fff5f5;padding:6px 10px;font-weight:600}
+ul.verdict{font-size:15px;max-width:1100px} ul.verdict li{margin:4px 0}
+th.sticky,td.sticky{position:sticky;background:#fff;z-index:2;overflow:hidden;
+text-overflow:ellipsis;white-space:nowrap}
+th.sticky{background:#f0f3f6;z-index:3}
 table{border-collapse:collapse;font-size:13px;width:max-content;min-width:50%}
 th,td{padding:4px 8px;border-bottom:1px solid #eceff2;text-align:left;vertical-align:top}
 th{background:#f0f3f6;position:sticky;top:0;z-index:1}
@@ -199,23 +220,53 @@ def _format_float(value: float) -> str:
     return f"{value:.4g}" if size >= 1e-3 else f"{value:.3e}"
 
 
-def _cell(column: str, value: Any) -> str:
+KEY_CHARS = 8
+"""Run keys are shown by their first 8 hex digits (the full key in the title attribute)."""
+STICKY = {"dataset": 10.0, "seed": 3.5, "fitter": 9.0, "priors": 5.5}
+"""Identity columns (width in em) that stay in view while a wide table scrolls, when they
+lead the table."""
+
+
+def _sticky_styles(columns: list[str]) -> dict[str, str]:
+    """``column -> style`` of the leading identity columns of a table."""
+    styles, left = {}, 0.0
+    for column in columns:
+        if column not in STICKY:
+            break
+        width = STICKY[column]
+        styles[column] = f"left:{left:g}em;min-width:{width:g}em;max-width:{width:g}em"
+        left += width + 1.0  # + the cell's horizontal padding (2 x 8 px at 13 px ~ 1.2em)
+    return styles
+
+
+def _cell(column: str, value: Any, sticky: str | None = None) -> str:
     text, css = format_cell(value)
+    title = ""
     if column == "status" and css != "na":
         css = f"status-{text}"
     elif column == "reason":
         css = "reason"
-    attr = f' class="{escape(css)}"' if css else ""
-    return f"<td{attr}>{escape(text)}</td>"
+    elif column == "run_key" and css != "na" and len(text) > KEY_CHARS:
+        title, text = text, text[:KEY_CHARS]
+    if sticky is not None:
+        css = f"{css} sticky".strip()
+    attrs = f' class="{escape(css)}"' if css else ""
+    attrs += f' title="{escape(title)}"' if title else ""
+    attrs += f' style="{sticky}"' if sticky is not None else ""
+    return f"<td{attrs}>{escape(text)}</td>"
 
 
 def html_table(df: pd.DataFrame, name: str) -> str:
-    """A scrollable HTML table of ``df`` (first MAX_TABLE_ROWS rows, with a note if cut)."""
+    """A scrollable HTML table of ``df`` (first MAX_TABLE_ROWS rows, with a note if cut);
+    leading identity columns (``STICKY``) stay in view, run keys are shortened."""
     shown = df.head(MAX_TABLE_ROWS)
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in df.columns)
+    columns = [str(c) for c in df.columns]
+    sticky = _sticky_styles(columns)
+    head = "".join(f'<th class="sticky" style="{sticky[c]}">{escape(c)}</th>' if c in sticky
+                   else f"<th>{escape(c)}</th>" for c in columns)
     body = "\n".join(
-        "<tr>" + "".join(_cell(str(c), v) for c, v in zip(df.columns, row, strict=True)) + "</tr>"
-        for row in shown.itertuples(index=False, name=None)
+        "<tr>" + "".join(_cell(c, v, sticky.get(c)) for c, v in zip(columns, row, strict=True))
+        + "</tr>" for row in shown.itertuples(index=False, name=None)
     )
     note = ""
     if len(df) > len(shown):

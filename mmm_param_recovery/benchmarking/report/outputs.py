@@ -21,10 +21,17 @@ import pandas as pd
 
 from mmm_param_recovery.benchmarking.fitters.registry import get_fitter
 from mmm_param_recovery.benchmarking.report import plots as viz
+from mmm_param_recovery.benchmarking.report.channels import channel_recovery_table
+from mmm_param_recovery.benchmarking.report.compare import compare_runs, read_verdict_fits
 from mmm_param_recovery.benchmarking.report.figures import save_figure
 from mmm_param_recovery.benchmarking.report.html import build_report, headline_table
 from mmm_param_recovery.benchmarking.report.replicate_table import replicate_table
 from mmm_param_recovery.benchmarking.report.tables import oracle_summary, summary_tables
+from mmm_param_recovery.benchmarking.report.verdict import (
+    verdict_fits,
+    verdict_sentences,
+    verdict_table,
+)
 from mmm_param_recovery.benchmarking.run.plan import BenchmarkPlan
 from mmm_param_recovery.benchmarking.run.records import RunRecord, Status
 from mmm_param_recovery.benchmarking.store import runs as storage
@@ -164,6 +171,7 @@ def _combined_plots(tables: dict[str, pd.DataFrame], output_dir: Path,
             path = folder / f"roas_forest_{dataset}_seed{seed}.png"
             images += omissions.attempt(
                 path, lambda rows: viz.plot_roas_forest(viz.roas_interval_table(rows)), rows)
+    images += _prior_check_plots(tables.get("prior_checks"), folder, omissions)
     replicates = tables.get("replicate_summary")
     if replicates is not None:
         path = folder / "coverage_calibration.png"
@@ -176,11 +184,30 @@ def _combined_plots(tables: dict[str, pd.DataFrame], output_dir: Path,
     return images
 
 
+def _prior_check_plots(prior_checks: pd.DataFrame | None, folder: Path,
+                       omissions: _Omissions) -> list[Path]:
+    """One prior-vs-posterior ROAS plot per (dataset, seed) with a prior check."""
+    if prior_checks is None or "prior_q05" not in prior_checks:
+        return []
+    checked = prior_checks.dropna(subset=["prior_q05"])
+    if checked.empty:
+        omissions.append("prior_checks_*.png: not drawn, no fit ran a prior check")
+        return []
+    images = []
+    for (dataset, seed), rows in checked.groupby(["dataset", "seed"], sort=False):
+        images += omissions.attempt(folder / f"prior_checks_{dataset}_seed{seed}.png",
+                                    viz.plot_prior_checks, rows)
+    return images
+
+
 def calibration_rows(replicates: pd.DataFrame) -> pd.DataFrame:
-    """Coverage rows pooled over channels (one per fitter, quantity and nominal level),
-    with ``metric`` the quantity (``roas``, ``contribution_total`` ...)."""
+    """Coverage rows pooled over channels (one per fitter, priors, quantity and nominal
+    level), with ``metric`` the quantity (``roas``, ``contribution_total`` ...), plus the
+    profile in brackets when the run has several."""
     rows = replicates[(replicates["kind"] == "coverage") & (replicates["channel"] == "pooled")
                       & (replicates["geo"] == "all")].dropna(subset=["empirical"])
+    if "priors" in rows and rows["priors"].nunique() > 1:  # one marker per quantity and profile
+        return rows.assign(metric=rows["quantity"] + " [" + rows["priors"].astype(str) + "]")
     return rows.assign(metric=rows["quantity"])
 
 
@@ -216,13 +243,25 @@ def _tables(plan: BenchmarkPlan, records: Sequence[RunRecord],
                          f"({type(error).__name__}: {error})")
         return {"run_status": _fallback_status(records)}
     if len(plan.seeds) > 1:
-        try:
-            tables["replicate_summary"] = replicate_table(records)
-        except Exception as error:  # output boundary
-            logger.exception("replicate summary failed")
-            omissions.append(f"replicate_summary.csv: not built ({type(error).__name__}: "
-                             f"{error})")
+        _attempt_table(tables, "replicate_summary", omissions, replicate_table, records)
+    _attempt_table(tables, "verdict_fits", omissions, verdict_fits, tables)
+    if "verdict_fits" in tables:
+        _attempt_table(tables, "verdict", omissions, verdict_table, tables["verdict_fits"])
+    _attempt_table(tables, "channel_recovery", omissions, channel_recovery_table, tables)
+    if plan.compare_to is not None:
+        _attempt_table(tables, "comparison", omissions, lambda: compare_runs(
+            tables["verdict_fits"], read_verdict_fits(plan.compare_to)))
     return tables
+
+
+def _attempt_table(tables: dict[str, pd.DataFrame], name: str, omissions: _Omissions,
+                   build: Callable[..., pd.DataFrame], *args: Any) -> None:
+    """``tables[name] = build(*args)``, or a note when that raises (output boundary)."""
+    try:
+        tables[name] = build(*args)
+    except Exception as error:  # output boundary: the other tables are still written
+        logger.exception("%s failed", name)
+        omissions.append(f"{name}.csv: not built ({type(error).__name__}: {error})")
 
 
 def write_outputs(plan: BenchmarkPlan, records: Sequence[RunRecord],
@@ -248,5 +287,20 @@ def write_outputs(plan: BenchmarkPlan, records: Sequence[RunRecord],
     except Exception as error:  # output boundary: e.g. a fitter's versions() failing
         settings = {"datasets": ", ".join(plan.dataset_names), "fitters": ", ".join(plan.fitters)}
         omissions.append(f"run settings: incomplete ({type(error).__name__}: {error})")
-    report = build_report(output_dir, settings, tables, images, failures, notes=omissions)
+    sentences = _verdict_sentences(tables, omissions)
+    comparison = tables.get("comparison") if plan.compare_to is not None else None
+    report = build_report(output_dir, settings, tables, images, failures, notes=omissions,
+                          verdict_text=sentences, comparison=comparison,
+                          compared_to=str(plan.compare_to or ""))
     return report, headline_table(tables)[0]
+
+
+def _verdict_sentences(tables: dict[str, pd.DataFrame], omissions: _Omissions) -> list[str]:
+    if "verdict" not in tables:
+        return ["The verdict could not be built (see Not in this report)."]
+    try:
+        return verdict_sentences(tables["verdict_fits"], tables["verdict"])
+    except Exception as error:  # output boundary
+        logger.exception("verdict sentences failed")
+        omissions.append(f"verdict sentences: not written ({type(error).__name__}: {error})")
+        return []

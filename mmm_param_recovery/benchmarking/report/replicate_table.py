@@ -1,4 +1,4 @@
-"""``replicate_summary.csv``: each (dataset, fitter) across its replicate seeds."""
+"""``replicate_summary.csv``: each (dataset, fitter, priors) across its replicate seeds."""
 
 from __future__ import annotations
 
@@ -15,27 +15,29 @@ from mmm_param_recovery.benchmarking.metrics.replicates import (
 from mmm_param_recovery.benchmarking.metrics.rows import IDENTITY
 from mmm_param_recovery.benchmarking.run.records import RunRecord, Status
 
-COLUMNS = ("dataset", "fitter", "kind", *IDENTITY, "mean", "mcse", "n_seeds", "nominal",
+COLUMNS = ("dataset", "fitter", "priors", "kind", *IDENTITY, "mean", "mcse", "n_seeds", "nominal",
            "empirical", "binomial_se", "n", "note")
 
 
-def _rows_by_seed(records: Sequence[RunRecord]) -> dict[tuple[str, str], dict[int, list]]:
-    grouped: dict[tuple[str, str], dict[int, list]] = defaultdict(dict)
+def _rows_by_seed(records: Sequence[RunRecord]) -> dict[tuple[str, str, str], dict[int, list]]:
+    """Metric rows of every ok fit by (dataset, fitter, priors), then by seed."""
+    grouped: dict[tuple[str, str, str], dict[int, list]] = defaultdict(dict)
     for record in records:
         if record.status == Status.OK and record.metrics is not None:
             rows = record.metrics[record.metrics["family"].isin(["fit", "recovery"])]
             rows = rows.drop(columns=["family", "note", "run_key"]).astype(object)
             rows = rows.where(rows.notna(), None).to_dict("records")
-            grouped[(record.planned.dataset, record.planned.fitter)][record.planned.seed] = rows
+            p = record.planned
+            grouped[(p.dataset, p.fitter, p.profile)][p.seed] = rows
     return grouped
 
 
 def replicate_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     """Mean and Monte-Carlo SE of every fit/recovery metric across seeds, coverage rates
     of the 50/80/94 % intervals (empirical vs nominal, binomial SE) and SBC rank tests,
-    per (dataset, fitter). Fitters with no successful seed have no rows."""
+    per (dataset, fitter, priors). Fitters with no successful seed have no rows."""
     frames = []
-    for (dataset, fitter), by_seed in _rows_by_seed(records).items():
+    for (dataset, fitter, priors), by_seed in _rows_by_seed(records).items():
         parts = {
             "mean": pd.DataFrame(replicate_summary(by_seed)).rename(columns={"value": "mean"}),
             "coverage": pd.DataFrame(coverage_rates(by_seed)).rename(
@@ -44,7 +46,7 @@ def replicate_table(records: Sequence[RunRecord]) -> pd.DataFrame:
                 columns={"value": "mean"}),
         }
         for kind, frame in parts.items():
-            frames.append(frame.assign(dataset=dataset, fitter=fitter, kind=kind))
+            frames.append(frame.assign(dataset=dataset, fitter=fitter, priors=priors, kind=kind))
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     return pd.concat(frames, ignore_index=True).reindex(columns=list(COLUMNS))

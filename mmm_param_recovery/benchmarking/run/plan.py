@@ -41,6 +41,7 @@ class BenchmarkRequest:
     force_rerun: bool
     plots_only: bool
     profiles: tuple[str, ...] = ("seed",)
+    compare_to: Path | None = None
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -90,6 +91,8 @@ class BenchmarkPlan:
     jobs: int
     force_rerun: bool
     plots_only: bool
+    compare_to: Path | None = None
+    """Output folder of an earlier run to compare with in the report (``--compare-to``)."""
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -139,5 +142,5 @@ def build_plan(request: BenchmarkRequest) -> BenchmarkPlan:
         fits=_planned_fits(request, refs), fitters=request.fitters, seeds=request.seeds,
         profiles=request.profiles,
         settings=settings, jobs=request.jobs, force_rerun=request.force_rerun,
-        plots_only=request.plots_only,
+        plots_only=request.plots_only, compare_to=request.compare_to,
     )
