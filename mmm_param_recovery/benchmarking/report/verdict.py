@@ -144,15 +144,28 @@ def _coverage(rows: pd.DataFrame) -> tuple[float, float, int]:
 
 
 def _group_convergence(rows: pd.DataFrame) -> str:
-    """``ok`` when every ok fit passed, else ``k of n fits: <marks of the worst>``."""
-    marks = rows.loc[rows["status"] == "ok", "convergence"]
-    if marks.empty:
+    """``ok`` when every ok fit passed, else ``k of n fits: <each failed check, with how
+    many fits failed it and the worst value>``."""
+    ok = rows[rows["status"] == "ok"]
+    if ok.empty:
         return "no ok fit"
-    bad = marks[marks != "ok"]
+    bad = ok[ok["convergence"] != "ok"]
     if bad.empty:
         return "ok"
-    return f"{len(bad)} of {len(marks)} fits: " + "; ".join(dict.fromkeys(
-        "; ".join(bad).split("; ")))
+    floor = ESS_PER_CHAIN * pd.to_numeric(ok["chains"], errors="coerce").fillna(1)
+    checks = [
+        (ok["rhat_max"] > RHAT_LIMIT, lambda s: f"R-hat > {RHAT_LIMIT} (max {s.max():.3f})",
+         ok["rhat_max"]),
+        (ok["n_divergences"] > 0, lambda s: f"divergences (max {s.max():.0f})",
+         ok["n_divergences"]),
+        (ok["ess_bulk_min"] < floor, lambda s: f"ESS < {ESS_PER_CHAIN}/chain (min {s.min():.0f})",
+         ok["ess_bulk_min"]),
+    ]
+    parts = [f"{describe(values[failed])} in {int(failed.sum())}"
+             for failed, describe, values in checks if failed.any()]
+    unknown = int((bad["convergence"] == "unknown").sum())
+    parts += [f"no diagnostics in {unknown}"] if unknown else []
+    return f"{len(bad)} of {len(ok)} fits: " + "; ".join(parts)
 
 
 def verdict_table(fits: pd.DataFrame) -> pd.DataFrame:
@@ -201,7 +214,9 @@ def _number(value: float, se: float) -> str:
 def _marked(row: Mapping) -> str:
     """The fitter's name with its convergence mark when it has one."""
     mark = row["convergence"]
-    return row["fitter"] if mark == "ok" else f"{row['fitter']} (not converged: {mark})"
+    if mark == "ok":
+        return row["fitter"]
+    return f"{row['fitter']} (not converged in {mark.split(':', 1)[0]})"
 
 
 def _group_sentences(fits: pd.DataFrame, group: pd.DataFrame, dataset: str,
@@ -209,7 +224,7 @@ def _group_sentences(fits: pd.DataFrame, group: pd.DataFrame, dataset: str,
     ranked = group.dropna(subset=[_ranking_metric(group)])
     metric = _ranking_metric(group)
     what = "identified channels" if metric == "roas_error_identified" else (
-        "all channels (the oracle identifies none for some fitter's data)")
+        "all channels (some fit's data identify no channel)")
     head = f"{dataset}, priors {priors}:"
     if ranked.empty:
         return [f"{head} no fitter has a ROAS error (no ok fit)."]
