@@ -169,3 +169,22 @@ def test_replicates_and_verdict_are_per_prior_profile(tmp_path, monkeypatch):
     page = outcome.report.read_text()
     assert "rankings need several seeds" not in page
     assert "lowest mean ROAS |relative error|" in page
+
+
+def test_compare_to_an_earlier_run_adds_its_section(toy, tmp_path):
+    def run_into(folder, *extra):
+        args = build_parser().parse_args([
+            "--datasets", "basic", "--libraries", "toy", "--chains", "2", "--tune", "1",
+            "--seeds", "1", "2", "--output-dir", str(folder), *extra])
+        return run(build_plan(request_from_args(args, default_jobs=1)))
+
+    run_into(tmp_path / "before", "--draws", "40")
+    outcome = run_into(tmp_path / "after", "--draws", "80", "--compare-to",
+                       str(tmp_path / "before"))
+    comparison = pd.read_csv(tmp_path / "after" / "summary" / "comparison.csv")
+    errors = comparison.set_index("metric").loc["roas_error_all"]
+    assert errors["n_seeds"] == 2 and errors["fitter"] == "toy"
+    assert errors["beyond_noise"] in ("yes", "no") and errors["change_se"] >= 0
+    page = outcome.report.read_text()
+    assert page.index('<section id="verdict"') < page.index('<section id="comparison"')
+    assert str(tmp_path / "before") in page
