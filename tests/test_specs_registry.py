@@ -274,3 +274,15 @@ def test_fitters_for_library_and_sampler():
     assert [e.name for e in registry.fitters_for("meridian")] == ["meridian"]
     with pytest.raises(FitSpecError, match="allowed"):
         registry.fitters_for("pymc", "hmc")
+
+
+def test_thread_environment_holds_only_real_xla_flags():
+    from mmm_param_recovery.benchmarking.fitters.environment import thread_environment
+
+    one_core_per_chain = thread_environment(2, devices=2, threads=1)
+    assert one_core_per_chain["XLA_FLAGS"].split() == [
+        "--xla_force_host_platform_device_count=2", "--xla_cpu_multi_thread_eigen=false"]
+    meridian = thread_environment(2, devices=1, threads=2)
+    assert "--xla_cpu_multi_thread_eigen=true" in meridian["XLA_FLAGS"].split()
+    assert meridian["TF_NUM_INTRAOP_THREADS"] == "2" and meridian["OMP_NUM_THREADS"] == "2"
+    assert all(flag.startswith("--") for flag in meridian["XLA_FLAGS"].split())

@@ -1,8 +1,10 @@
 """Environment variables that bound the threads a fit uses (set before any import).
 
-Shared by the adapters: BLAS/OpenMP pools, numba, TensorFlow and XLA. XLA has no hard
-thread cap; ``--xla_cpu_multi_thread_eigen=false`` with ``intra_op_parallelism_threads``
-is the closest it offers. A hard cap needs CPU affinity, which the parent can set.
+Shared by the adapters: BLAS/OpenMP pools, numba, TensorFlow and XLA. XLA has no thread
+count flag (``intra_op_parallelism_threads`` is a TensorFlow session option, not an XLA
+flag, so it is not put in ``XLA_FLAGS``); ``--xla_cpu_multi_thread_eigen=false`` makes a
+device's Eigen kernels single-threaded, which is what a device with one core should get.
+A hard cap needs CPU affinity, which the parent can set.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def thread_environment(cores: int, devices: int, threads: int) -> dict[str, str]
         "TF_NUM_INTRAOP_THREADS": per, "TF_NUM_INTEROP_THREADS": "1",
         "XLA_FLAGS": (
             f"--xla_force_host_platform_device_count={devices} "
-            f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={per}"
+            f"--xla_cpu_multi_thread_eigen={eigen}"
         ),
         "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
     }
