@@ -114,7 +114,8 @@ def test_means_carry_mcse_and_close_fitters_are_called_indistinguishable():
     assert a["roas_error_identified"] == pytest.approx(0.2)
     assert a["roas_error_identified_mcse"] == pytest.approx(np.std(errors["a"], ddof=1) / 5**0.5)
     assert a["roas_in_hdi94"] == 1.0 and a["roas_in_hdi94_n"] == 10
-    assert any("lowest mean ROAS" in s and ": a 0.2 ±" in s for s in sentences)
+    assert any("over the identified channels (2 of 2 per seed): a 0.2 ±" in s
+               for s in sentences)
     assert any("b is indistinguishable from it" in s for s in sentences)
     assert not any("rankings need several seeds" in s for s in sentences)
 
@@ -129,8 +130,8 @@ def test_one_seed_says_rankings_need_several():
 def test_a_prior_flag_reaches_verdict_and_sentences():
     _, verdict, sentences = verdict_of(tables_for({"a": [0.1, 0.2], "b": [0.3, 0.5]},
                                                   excluded=("b", "x2_radio")))
-    assert verdict.set_index("fitter").loc["b", "prior_flags"] == "2 of 2 fits: x2_radio"
-    assert any("the prior of b excludes the true ROAS of 2 of 2 fits: x2_radio" in s
+    assert verdict.set_index("fitter").loc["b", "prior_flags"] == "x2_radio (2 of 2 fits)"
+    assert any("the prior of b excludes the true ROAS of x2_radio (2 of 2 fits)" in s
                for s in sentences)
 
 

@@ -28,11 +28,12 @@ FITS_ROOM = "fits"
 
 VERDICT_COLUMNS = {
     "dataset": "dataset", "priors": "priors", "fitter": "fitter", "n_ok": "ok fits",
-    "convergence": "convergence", "roas_error_identified": "ROAS err. (identified)",
-    "roas_error_identified_mcse": "± MCSE", "oracle_error_identified": "oracle floor",
-    "roas_error_all": "ROAS err. (all)", "oracle_error_all": "oracle (all)",
-    "roas_in_hdi94": "94% coverage", "roas_in_hdi94_se": "± SE",
-    "ess_per_second": "ESS/s", "total_seconds": "wall s", "peak_rss_gb_max": "peak GB",
+    "roas_error_identified": "ROAS err. (identified)", "roas_error_identified_mcse": "± MCSE",
+    "oracle_error_identified": "oracle floor", "n_identified": "identified channels",
+    "roas_error_all": "ROAS err. (all)", "roas_error_all_mcse": "± MCSE ",
+    "oracle_error_all": "oracle (all)", "roas_in_hdi94": "94% coverage",
+    "roas_in_hdi94_se": "± SE", "ess_per_second": "ESS/s", "total_seconds": "wall s",
+    "peak_rss_gb_max": "peak GB", "convergence": "convergence",
     "prior_flags": "prior excludes truth",
 }
 VERDICT_HELP = (

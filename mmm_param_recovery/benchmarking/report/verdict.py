@@ -168,6 +168,16 @@ def _group_convergence(rows: pd.DataFrame) -> str:
     return f"{len(bad)} of {len(ok)} fits: " + "; ".join(parts)
 
 
+def _group_prior_flags(ok: pd.DataFrame) -> str:
+    """``x4_radio (5 of 5 fits), x1_tv (1 of 5 fits)``: channels whose prior excludes the
+    truth, with how many of the ok fits flag them; empty when none does."""
+    counts: dict[str, int] = {}
+    for flags in ok["prior_flags"].fillna(""):
+        for channel in filter(None, str(flags).split(", ")):
+            counts[channel] = counts.get(channel, 0) + 1
+    return ", ".join(f"{c} ({n} of {len(ok)} fits)" for c, n in counts.items())
+
+
 def verdict_table(fits: pd.DataFrame) -> pd.DataFrame:
     """``summary/verdict.csv``: one row per (dataset, priors, fitter) of ``verdict_fits``."""
     rows = []
@@ -179,11 +189,10 @@ def verdict_table(fits: pd.DataFrame) -> pd.DataFrame:
             row[metric], row[f"{metric}_mcse"], _ = mean_and_mcse(ok[metric])
         row["roas_in_hdi94"], row["roas_in_hdi94_se"], row["roas_in_hdi94_n"] = _coverage(ok)
         row["peak_rss_gb_max"] = pd.to_numeric(ok["peak_rss_gb"], errors="coerce").max()
+        row["n_identified"] = pd.to_numeric(ok["n_identified"], errors="coerce").mean()
+        row["n_channels"] = pd.to_numeric(ok["n_channels"], errors="coerce").max()
         row["convergence"] = _group_convergence(group)
-        flags = ok.loc[ok["prior_flags"] != "", "prior_flags"]
-        row["prior_flags"] = (f"{len(flags)} of {len(ok)} fits: "
-                              + ", ".join(dict.fromkeys(", ".join(flags).split(", ")))
-                              if len(flags) else "")
+        row["prior_flags"] = _group_prior_flags(ok)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -211,6 +220,11 @@ def _number(value: float, se: float) -> str:
     return f"{value:.3g}" if pd.isna(se) else f"{value:.3g} ± {se:.2g}"
 
 
+def best_identified(group: pd.DataFrame) -> str:
+    """The mean number of identified channels per seed, as text (``1`` or ``2.4``)."""
+    return f"{group['n_identified'].mean():.2g}"
+
+
 def _marked(row: Mapping) -> str:
     """The fitter's name with its convergence mark when it has one."""
     mark = row["convergence"]
@@ -223,8 +237,9 @@ def _group_sentences(fits: pd.DataFrame, group: pd.DataFrame, dataset: str,
                      priors: str) -> list[str]:
     ranked = group.dropna(subset=[_ranking_metric(group)])
     metric = _ranking_metric(group)
-    what = "identified channels" if metric == "roas_error_identified" else (
-        "all channels (some fit's data identify no channel)")
+    what = (f"the identified channels ({best_identified(group)} of "
+            f"{group['n_channels'].max():.0f} per seed)" if metric == "roas_error_identified"
+            else "all channels (some fit's data identify no channel)")
     head = f"{dataset}, priors {priors}:"
     if ranked.empty:
         return [f"{head} no fitter has a ROAS error (no ok fit)."]
@@ -248,7 +263,7 @@ def _group_sentences(fits: pd.DataFrame, group: pd.DataFrame, dataset: str,
         sentences.append(f"{head} {_marked(other)} is {verdict}.")
     for _, row in group[group["prior_flags"] != ""].iterrows():
         sentences.append(f"{head} the prior of {row['fitter']} excludes the true ROAS of "
-                         f"{row['prior_flags']}: there its estimate reflects the prior.")
+                         f"{row['prior_flags']}: there its estimate reflects its prior.")
     return sentences
 
 
