@@ -8,7 +8,7 @@ as the nutpie adapter calls it, without and with ``cache=True`` (handed on to
 ``numba.cfunc``), against one fresh ``NUMBA_CACHE_DIR`` per mode. If caching worked, the
 second and later ``cache=True`` processes would compile much faster than the first and
 the cache folder would hold files; the script prints both, and the numba warnings that
-say a function could not be cached.
+say a function could not be cached (or the error when ``cache=True`` is refused).
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ print(json.dumps({"seconds": seconds, "cache_warnings": cannot}))
 def trial(mode: str, cache_dir: Path) -> dict:
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", TRIAL, mode], env=env, capture_output=True,
-                          text=True, timeout=600, check=True)
+                          text=True, timeout=600)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["(no stderr)"]
+        return {"seconds": float("nan"), "cache_warnings": [], "error": lines[-1][:300]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -59,6 +62,9 @@ def main() -> None:
             for repeat in range(args.repeats):
                 result = trial(mode, cache_dir)
                 files = sum(1 for p in cache_dir.rglob("*") if p.is_file())
+                if "error" in result:
+                    print(f"{mode:8} process {repeat + 1}: failed: {result['error']}")
+                    continue
                 print(f"{mode:8} process {repeat + 1}: compile {result['seconds']:.1f} s, "
                       f"{files} files in NUMBA_CACHE_DIR, cache warnings: "
                       f"{result['cache_warnings'] or 'none'}")
