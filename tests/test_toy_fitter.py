@@ -169,6 +169,8 @@ def test_replicates_and_verdict_are_per_prior_profile(tmp_path, monkeypatch):
     page = outcome.report.read_text()
     assert "rankings need several seeds" not in page
     assert "lowest mean ROAS |relative error|" in page
+    assert (summary / "combined_plots" / "rank_histograms.png").stat().st_size > 0
+    assert page.index('<section id="calibration"') < page.index("rank_histograms.png")
 
 
 def test_compare_to_an_earlier_run_adds_its_section(toy, tmp_path):

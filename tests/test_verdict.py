@@ -73,6 +73,8 @@ def tables_for(errors: dict[str, list[float]], rhat: dict[str, list[float]] | No
     versus = versus.assign(roas_error_identified=versus["roas_error_all"],
                            oracle_error_all=0.1, oracle_error_identified=0.1,
                            n_identified=2, n_channels=2)
+    versus = versus.assign(minus_oracle_all=versus["roas_error_all"] - 0.1,
+                           minus_oracle_identified=versus["roas_error_identified"] - 0.1)
     return {"run_status": pd.DataFrame(status), "recovery_metrics": recovery,
             "diagnostics_summary": pd.DataFrame(diagnostics), "oracle": oracle,
             "recovery_vs_oracle": versus, "prior_checks": pd.DataFrame(prior)}
@@ -114,6 +116,8 @@ def test_means_carry_mcse_and_close_fitters_are_called_indistinguishable():
     assert a["roas_error_identified"] == pytest.approx(0.2)
     assert a["roas_error_identified_mcse"] == pytest.approx(np.std(errors["a"], ddof=1) / 5**0.5)
     assert a["roas_in_hdi94"] == 1.0 and a["roas_in_hdi94_n"] == 10
+    assert a["minus_oracle_identified"] == pytest.approx(0.1)
+    assert a["minus_oracle_identified_mcse"] == pytest.approx(a["roas_error_identified_mcse"])
     assert any("over the identified channels (2 of 2 per seed): a 0.2 ±" in s
                for s in sentences)
     assert any("b is indistinguishable from it" in s for s in sentences)

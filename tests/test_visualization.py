@@ -206,6 +206,21 @@ def test_memory_labels_rows_by_dataset_and_seed_when_fitter_repeats(tmp_path):
         viz.plot_memory(pd.concat([runtime, runtime]))
 
 
+def test_rank_histograms_count_every_channel_and_seed(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = pd.DataFrame([
+        {"fitter": f, "priors": "seed", "quantity": "roas", "stat": "rank_normalized",
+         "channel": c, "geo": "all", "value": rng.uniform()}
+        for f in ("pymc:nutpie", "meridian") for c in ("x1_tv", "x2_radio") for _ in range(5)])
+    pooled = rows.iloc[:1].assign(channel="all", value=0.99)  # pooled rows are not ranks
+    fig = viz.plot_rank_histograms(pd.concat([rows, pooled], ignore_index=True))
+    assert_png(save_figure(fig, tmp_path / "ranks.png"), fig)
+    counts = [sum(bar.get_height() for bar in ax.containers[0]) for ax in fig.axes]
+    assert counts == [10, 10]
+    with pytest.raises(DatasetFormatError, match="no ROAS rank rows"):
+        viz.plot_rank_histograms(rows.assign(stat="rel_error"))
+
+
 def test_coverage_calibration(tmp_path):
     rows = [
         {"fitter": f, "metric": m, "nominal": n, "empirical": min(1.0, n + d), "binomial_se": 0.05}

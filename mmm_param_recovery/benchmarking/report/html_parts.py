@@ -98,6 +98,9 @@ TABLE_HELP = {
 }
 
 CAPTIONS = (
+    ("rank_histograms*", "Rank of the true ROAS among each fit's posterior draws, pooled over "
+     "channels and seeds, per fitter [priors]; a calibrated fitter gives a flat histogram "
+     "inside the grey ±2 SD band. Ends too full: intervals too narrow; middle: too wide."),
     ("prior_checks*", "Per channel and fitter [priors]: the prior-implied ROAS 90% interval "
      "(grey; red when it excludes the truth), the posterior mean and 94% HDI (colour) and the "
      "true ROAS (black). A posterior that stays on its grey bar was decided by the prior."),

@@ -19,7 +19,7 @@ from mmm_param_recovery.benchmarking.report.verdict import ESS_PER_CHAIN, NOISE_
 
 PLOT_ROOMS = (  # (room, file-name patterns), first match wins
     ("channels", ("roas_forest*", "dataset_truth_response_curves*")),
-    ("calibration", ("coverage_calibration*",)),
+    ("calibration", ("coverage_calibration*", "rank_histograms*")),
     ("priors", ("prior_checks*",)),
     ("compute", ("runtime_ess*", "memory*")),
     ("datasets", ("dataset_*",)),
@@ -29,7 +29,8 @@ FITS_ROOM = "fits"
 VERDICT_COLUMNS = {
     "dataset": "dataset", "priors": "priors", "fitter": "fitter", "n_ok": "ok fits",
     "roas_error_identified": "ROAS err. (identified)", "roas_error_identified_mcse": "± MCSE",
-    "oracle_error_identified": "oracle floor", "n_identified": "identified channels",
+    "oracle_error_identified": "oracle floor", "minus_oracle_identified": "minus oracle",
+    "minus_oracle_identified_mcse": "± MCSE  ", "n_identified": "identified channels",
     "roas_error_all": "ROAS err. (all)", "roas_error_all_mcse": "± MCSE ",
     "oracle_error_all": "oracle (all)", "roas_in_hdi94": "94% coverage",
     "roas_in_hdi94_se": "± SE", "ess_per_second": "ESS/s", "total_seconds": "wall s",

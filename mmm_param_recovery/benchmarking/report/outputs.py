@@ -181,6 +181,8 @@ def _combined_plots(tables: dict[str, pd.DataFrame], output_dir: Path,
         else:
             omissions.skip(path.name, path, "no coverage rows across seeds (a fitter needs "
                            "successful fits of several seeds)")
+        path = folder / "rank_histograms.png"
+        images += omissions.attempt(path, viz.plot_rank_histograms, recovery)
     return images
 
 

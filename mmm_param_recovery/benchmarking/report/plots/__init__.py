@@ -25,6 +25,7 @@ from mmm_param_recovery.benchmarking.report.plots.roas import (
     PRIOR_CHECK_COLUMNS,
     plot_coverage_calibration,
     plot_prior_checks,
+    plot_rank_histograms,
     plot_roas_forest,
     roas_interval_table,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "plot_model_comparison",
     "plot_posterior_predictive",
     "plot_prior_checks",
+    "plot_rank_histograms",
     "plot_roas_forest",
     "plot_runtime_ess",
     "roas_interval_table",

@@ -1,5 +1,5 @@
 """ROAS plots across fitters: the forest against the truth, prior vs posterior, and the
-coverage calibration across seeds."""
+calibration across seeds (interval coverage, rank histograms)."""
 
 from __future__ import annotations
 
@@ -177,3 +177,41 @@ def plot_coverage_calibration(coverage_df: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------- runtime and memory
 
 
+
+
+RANK_BINS = 5
+
+
+def plot_rank_histograms(recovery_df: pd.DataFrame) -> Figure:
+    """Per (fitter, priors): the histogram of the true ROAS's normalised rank among the
+    posterior draws, pooled over channels and seeds, against the uniform count (dashed,
+    with its ±2 SD band). Piled at the ends: intervals too narrow; in the middle: too wide;
+    on one side: biased.
+
+    ``recovery_df``: recovery_metrics rows; it uses quantity ``roas``, stat
+    ``rank_normalized`` (in [0, 1]), per channel (``channel != all``, ``geo == all``).
+    """
+    _require_columns(recovery_df, ("fitter", "priors", "quantity", "stat", "channel", "geo",
+                                   "value"), "recovery_df")
+    ranks = recovery_df[(recovery_df["quantity"] == "roas")
+                        & (recovery_df["stat"] == "rank_normalized")
+                        & (recovery_df["channel"] != ALL) & (recovery_df["geo"] == ALL)]
+    ranks = ranks.dropna(subset=["value"])
+    if ranks.empty:
+        raise DatasetFormatError("recovery_df: no ROAS rank rows (rank_normalized) to draw")
+    groups = list(ranks.groupby(["fitter", "priors"], sort=False))
+    fig = _figure(3.2 * len(groups) + 0.6, 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(groups), sharey=True))
+    edges = np.linspace(0.0, 1.0, RANK_BINS + 1)
+    for ax, ((fitter, priors), rows) in zip(axes, groups, strict=True):
+        values = rows["value"].clip(0.0, 1.0).to_numpy(float)
+        ax.hist(values, bins=edges, color=fitter_color(fitter), alpha=0.75, edgecolor="white")
+        expected = len(values) / RANK_BINS
+        spread = 2.0 * np.sqrt(len(values) * (1 / RANK_BINS) * (1 - 1 / RANK_BINS))
+        ax.axhspan(max(expected - spread, 0.0), expected + spread, color="grey", alpha=0.15)
+        ax.axhline(expected, color="grey", ls="--", lw=1)
+        ax.set(title=f"{fitter} [{priors}] (n={len(values)})", xlabel="rank of the truth",
+               xlim=(0, 1))
+    axes[0].set_ylabel("channels x seeds")
+    fig.suptitle("ROAS rank histograms across seeds (uniform = calibrated)")
+    return fig
