@@ -17,7 +17,7 @@ fi
 echo "setting up .venv (pinned stack, about 3.5 GB; a few minutes the first time)..." >&2
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,ray]"
 # nutpie 0.16.8 declares arviz>=0.20, which clashes on paper with Meridian's arviz<0.20
 # pin yet runs correctly with arviz 0.19: install what it needs, then nutpie itself
 # without deps (last, so no later resolver run reports the paper conflict).

@@ -147,6 +147,18 @@ def _check_profiles(profiles: list[str], fitters: tuple[str, ...]) -> tuple[str,
     return chosen
 
 
+def _check_executor(name: str, ray_address: str | None) -> str:
+    """``--executor`` (and ``--ray-address``, which only ``ray`` takes)."""
+    from mmm_param_recovery.benchmarking.run.executors import EXECUTORS, require_ray
+
+    executor = _check_choices("--executor", [name], EXECUTORS)[0]
+    if ray_address is not None and executor != "ray":
+        raise invalid("--ray-address", ray_address, "only with --executor ray", ConfigError)
+    if executor == "ray":
+        require_ray()
+    return executor
+
+
 def _check_compare_to(other: Path | None, output_dir: Path) -> Path | None:
     """``--compare-to``: another run's output folder holding summary/verdict_fits.csv."""
     if other is None:
@@ -173,12 +185,14 @@ def request_from_args(args: argparse.Namespace, default_jobs: int) -> BenchmarkR
     profiles = _check_profiles(args.priors, fitters)
     _check_output_dir(Path(args.output_dir))
     compare_to = _check_compare_to(args.compare_to, Path(args.output_dir))
+    executor = _check_executor(args.executor, args.ray_address)
     return BenchmarkRequest(
         datasets=datasets, user_dataset=user, fitters=fitters, profiles=profiles,
         seeds=tuple(dict.fromkeys(args.seeds or [args.seed])), chains=args.chains,
         draws=args.draws, tune=args.tune, target_accept=args.target_accept,
         output_dir=args.output_dir, jobs=args.jobs or default_jobs, timeout=args.timeout,
         force_rerun=args.force_rerun, plots_only=args.plots_only, compare_to=compare_to,
+        executor=executor, ray_address=args.ray_address,
     )
 
 

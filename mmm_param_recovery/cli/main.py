@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fits in parallel (default: from cores and memory: cores // chains, at most "
         f"one per {MEMORY_PER_JOB_GIB:g} GiB)")
     add("--timeout", type=float, default=3600.0, help="seconds per fit before it is killed")
+    add("--executor", default="local", metavar="NAME",
+        help="where fits run: local (child processes on this machine, --jobs at a time) or "
+        "ray (one Ray task per fit on a cluster; needs pip install '.[ray]')")
+    add("--ray-address", default=None, metavar="ADDRESS",
+        help="with --executor ray: the cluster to join, e.g. 10.0.0.5:6379 or auto (default: "
+        "start a local Ray instance)")
     add("--dataset-file", type=Path, default=None,
         help="your own data file (CSV/Parquet: date, geo, y, x{i}_{name}, c{k}) "
         "(default: none)")

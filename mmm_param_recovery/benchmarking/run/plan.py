@@ -42,6 +42,8 @@ class BenchmarkRequest:
     plots_only: bool
     profiles: tuple[str, ...] = ("seed",)
     compare_to: Path | None = None
+    executor: str = "local"
+    ray_address: str | None = None
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -93,6 +95,10 @@ class BenchmarkPlan:
     plots_only: bool
     compare_to: Path | None = None
     """Output folder of an earlier run to compare with in the report (``--compare-to``)."""
+    executor: str = "local"
+    """Where the fits run (``run.executors``: ``local`` or ``ray``); run control."""
+    ray_address: str | None = None
+    """The Ray cluster of ``executor == "ray"`` (None: start a local Ray instance)."""
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -136,6 +142,8 @@ def build_plan(request: BenchmarkRequest) -> BenchmarkPlan:
         "chains x tune x draws": f"{request.chains} x {request.tune} x {request.draws}",
         "target accept": request.target_accept,
         "parallel fits (jobs)": request.jobs,
+        "executor": request.executor + (f" ({request.ray_address})" if request.ray_address
+                                        else ""),
     }
     return BenchmarkPlan(
         output_dir=Path(request.output_dir), datasets=refs,
@@ -143,4 +151,5 @@ def build_plan(request: BenchmarkRequest) -> BenchmarkPlan:
         profiles=request.profiles,
         settings=settings, jobs=request.jobs, force_rerun=request.force_rerun,
         plots_only=request.plots_only, compare_to=request.compare_to,
+        executor=request.executor, ray_address=request.ray_address,
     )

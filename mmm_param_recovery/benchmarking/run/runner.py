@@ -27,6 +27,7 @@ from mmm_param_recovery.benchmarking.metrics.per_run import compute_run_metrics
 from mmm_param_recovery.benchmarking.metrics.truth import canonical_truth
 from mmm_param_recovery.benchmarking.report.outputs import write_outputs
 from mmm_param_recovery.benchmarking.run import isolation, processes
+from mmm_param_recovery.benchmarking.run.executors import make_executor
 from mmm_param_recovery.benchmarking.run.plan import BenchmarkPlan, PlannedFit
 from mmm_param_recovery.benchmarking.run.records import (
     EventCallback,
@@ -81,7 +82,7 @@ def _outcome(record: RunRecord) -> str:
     return "reused" if record.reused else str(record.status)
 
 
-def _fit_one(planned: PlannedFit, plan: BenchmarkPlan, truths: Truths,
+def _fit_one(planned: PlannedFit, plan: BenchmarkPlan, executor, truths: Truths,
              problems: dict[tuple[str, int], str], on_event: EventCallback) -> RunRecord:
     label = planned.label
     if planned.skip_reason is not None:
@@ -95,8 +96,8 @@ def _fit_one(planned: PlannedFit, plan: BenchmarkPlan, truths: Truths,
     if processes.stop_requested():
         return RunRecord(planned, Status.FAILED, isolation.INTERRUPTED)
     on_event(FitEvent(label, "started", "starting"))
-    result = isolation.run_fit(planned.spec, plan.output_dir, force=plan.force_rerun,
-                               on_phase=lambda phase: on_event(FitEvent(label, "phase", phase)))
+    result = executor.run_fit(planned.spec, plan.output_dir, plan.force_rerun,
+                              lambda phase: on_event(FitEvent(label, "phase", phase)))
     record = _record(planned, result, truths[(planned.dataset, planned.seed)])
     on_event(FitEvent(label, "finished", _outcome(record), fitted=not record.reused))
     return record
@@ -123,8 +124,9 @@ def _stored_record(planned: PlannedFit, output_dir: Path, truths: Truths,
 
 def execute(plan: BenchmarkPlan, truths: Truths, on_event: EventCallback = ignore_event,
             problems: dict[tuple[str, int], str] | None = None) -> list[RunRecord]:
-    """Run (or, with ``plan.plots_only``, look up) every planned fit, ``plan.jobs`` at a
-    time; records in plan order. ``problems``: (dataset, seed) -> why its stored dataset
+    """Run (or, with ``plan.plots_only``, look up) every planned fit on the plan's executor
+    (``run.executors``: ``local``, ``plan.jobs`` at a time, or ``ray``); records in plan
+    order. ``problems``: (dataset, seed) -> why its stored dataset
     could not be loaded (its fits fail, or are missing with ``plots_only``).
 
     Interrupted (an exception in this thread, e.g. KeyboardInterrupt), it stops every
@@ -132,16 +134,19 @@ def execute(plan: BenchmarkPlan, truths: Truths, on_event: EventCallback = ignor
     problems = problems or {}
     if plan.plots_only:
         return [_stored_record(p, plan.output_dir, truths, problems) for p in plan.fits]
-    pool = ThreadPoolExecutor(max_workers=plan.jobs)
+    executor = make_executor(plan.executor, plan.jobs, len(plan.fits), plan.ray_address)
+    pool = ThreadPoolExecutor(max_workers=executor.parallel)
     try:
-        futures = [pool.submit(_fit_one, p, plan, truths, problems, on_event)
+        futures = [pool.submit(_fit_one, p, plan, executor, truths, problems, on_event)
                    for p in plan.fits]
         records = [future.result() for future in futures]
     except BaseException:
         processes.request_stop()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
+    finally:
+        pool.shutdown(wait=True)
+        executor.close()
     return records
 
 

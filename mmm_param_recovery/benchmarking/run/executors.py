@@ -1,0 +1,156 @@
+"""Where the fits of a plan run: on this machine (``local``) or on a Ray cluster (``ray``).
+
+Both run each fit through ``isolation.run_fit``, which starts a fresh child process with
+the adapter's environment (thread counts, XLA flags) set before any import, so a fit
+behaves the same on either executor. The runner calls ``executor.run_fit`` from
+``executor.parallel`` driver threads; metrics, tables and the report are computed by the
+driver from the stored run folders.
+
+``ray``: every fit is one Ray task in a fresh worker process (``max_calls=1``) that asks
+for ``num_cpus`` = the fit's cores and ``memory`` = the fitter's memory estimate, so Ray
+places fits where they fit. The worker writes the run folder itself: the output folder
+(and the dataset folders under it) must be on storage that every node sees, which the
+driver checks by finding the committed run folder after the task returns (a fit whose
+folder the driver cannot see is failed with that reason; shipping folders back is not
+implemented). A worker or node lost mid-fit is retried once by Ray (``max_retries=1``);
+any other Ray error, and a task that outlives its fit's timeout by ``GRACE_SECONDS``,
+comes back as a failed fit with its reason, so a run never hangs. Ray is optional
+(``pip install .[ray]``); ``--executor ray`` without it is refused up front.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mmm_param_recovery.benchmarking.fitters.registry import get_fitter
+from mmm_param_recovery.benchmarking.run import isolation, processes
+from mmm_param_recovery.benchmarking.run.specs import FitSpec
+from mmm_param_recovery.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "ray")
+GRACE_SECONDS = 300.0
+"""How long past a fit's own timeout the driver waits for its Ray task."""
+MAX_DRIVER_THREADS = 64
+PhaseCallback = Callable[[str], None]
+
+
+class LocalExecutor:
+    """Fits on this machine, ``jobs`` at a time (each in its own child process)."""
+
+    name = "local"
+
+    def __init__(self, jobs: int) -> None:
+        self.parallel = jobs
+
+    def run_fit(self, spec: FitSpec, output_dir: Path, force: bool,
+                on_phase: PhaseCallback) -> isolation.FitResult:
+        return isolation.run_fit(spec, output_dir, force=force, on_phase=on_phase)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _fit_in_worker(spec: FitSpec, output_dir: str, cwd: str, force: bool) -> dict[str, Any]:
+    """The Ray task: ``isolation.run_fit`` in the driver's working directory; returns the
+    FitResult and the node it ran on."""
+    import ray
+
+    os.chdir(cwd)
+    result = isolation.run_fit(spec, output_dir, force=force)
+    return {"result": result, "node": ray.get_runtime_context().get_node_id()}
+
+
+def require_ray() -> None:
+    """Raise a ConfigError naming the extra when Ray is not installed."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as error:
+        raise ConfigError("--executor: 'ray' is invalid; allowed: local (Ray is not installed: "
+                          "pip install '.[ray]')") from error
+
+
+class RayExecutor:
+    """Fits as Ray tasks on the cluster at ``address`` (None: a local Ray instance)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None, n_fits: int) -> None:
+        require_ray()
+        import ray
+
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(include_dashboard=False, log_to_driver=False)
+        self._ray = ray
+        self._task = ray.remote(max_calls=1, max_retries=1)(_fit_in_worker)
+        self.parallel = max(1, min(n_fits, MAX_DRIVER_THREADS))
+        self.nodes: dict[str, str] = {}
+        """Run key -> Ray node id of every fit that ran (for tests and logs)."""
+
+    def _options(self, spec: FitSpec) -> dict[str, Any]:
+        entry = get_fitter(spec.fitter)
+        memory = entry.memory.estimate_bytes(spec.settings.chains, spec.settings.draws,
+                                             spec.dataset.cells)
+        return {"num_cpus": spec.cores, "memory": int(memory)}
+
+    def run_fit(self, spec: FitSpec, output_dir: Path, force: bool,
+                on_phase: PhaseCallback) -> isolation.FitResult:
+        """Run ``spec`` as a Ray task; a failed result for anything Ray reports."""
+        absolute = dataclasses.replace(spec, dataset=dataclasses.replace(
+            spec.dataset, path=Path(spec.dataset.path).resolve()))
+        ref = self._task.options(**self._options(spec)).remote(
+            absolute, str(Path(output_dir).resolve()), str(Path.cwd()), force)
+        on_phase("queued on ray")
+        limit = (spec.timeout_seconds or float("inf")) + GRACE_SECONDS
+        try:
+            done = self._wait(ref, limit)
+        except self._ray.exceptions.RayError as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            return isolation.FitResult(spec.fitter, "failed",
+                                       reason=f"ray: {type(error).__name__}: {first}")
+        if done is None:
+            return isolation.FitResult(spec.fitter, "failed", reason=isolation.INTERRUPTED)
+        if done == "late":
+            return isolation.FitResult(spec.fitter, "timeout", reason=(
+                f"the Ray task did not return within the fit's timeout + {GRACE_SECONDS:g} s"))
+        result = done["result"]
+        self.nodes[result.run_key] = done["node"]
+        if result.status == "ok" and not (result.run_dir and result.run_dir.is_dir()):
+            return dataclasses.replace(result, status="failed", reason=(
+                f"the fit's run folder {result.run_dir} is not visible to the driver: "
+                "--output-dir must be on storage every Ray node sees"))
+        return result
+
+    def _wait(self, ref: Any, limit: float) -> dict[str, Any] | str | None:
+        """The task's value; None when the run was stopped; ``late`` past ``limit``."""
+        waited = 0.0
+        while True:
+            ready, _ = self._ray.wait([ref], timeout=isolation.POLL_SECONDS)
+            if ready:
+                return self._ray.get(ref)
+            waited += isolation.POLL_SECONDS
+            if processes.stop_requested() or waited > limit:
+                self._ray.cancel(ref, force=True)
+                return None if processes.stop_requested() else "late"
+
+    def close(self) -> None:
+        """Leave the cluster (a local instance started here is shut down)."""
+        self._ray.shutdown()
+
+
+def make_executor(name: str, jobs: int, n_fits: int, ray_address: str | None = None):
+    """The executor ``name`` (``EXECUTORS``) for a plan of ``n_fits`` fits."""
+    if name == "local":
+        return LocalExecutor(jobs)
+    if name == "ray":
+        return RayExecutor(ray_address, n_fits)
+    raise ConfigError(f"--executor: {name!r} is invalid; allowed: {', '.join(EXECUTORS)}")

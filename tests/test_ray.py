@@ -1,0 +1,101 @@
+"""``--executor ray`` with a real local Ray instance and real tiny fits (PyMC's own NUTS,
+which is reproducible for a seed, so the two executors must give the same numbers)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from mmm_param_recovery.benchmarking.run import executors  # noqa: E402
+from mmm_param_recovery.benchmarking.run.specs import dataset_ref, make_fit_spec  # noqa: E402
+from mmm_param_recovery.data_generator import (  # noqa: E402
+    generate_mmm_dataset,
+    get_preset_config,
+    save_dataset,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ("--datasets", "basic", "--libraries", "pymc", "--samplers", "pymc", "--chains", "1",
+        "--tune", "60", "--draws", "30", "--seed", "3")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run_benchmark.py"), *args],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_ray_and_local_executors_give_the_same_tables(tmp_path):
+    on_ray = run_cli(*TINY, "--executor", "ray", "--output-dir", str(tmp_path / "ray"))
+    assert on_ray.returncode == 0, on_ray.stdout + on_ray.stderr
+    local = run_cli(*TINY, "--output-dir", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stdout + local.stderr
+    tables = {}
+    for name in ("ray", "local"):
+        rows = pd.read_csv(tmp_path / name / "summary" / "recovery_metrics.csv")
+        tables[name] = rows.set_index(["run_key", "quantity", "stat", "level", "channel",
+                                       "geo"])["value"].sort_index()
+    assert len(tables["ray"]) > 20
+    pd.testing.assert_series_equal(tables["ray"], tables["local"])  # same keys, same numbers
+    settings = (tmp_path / "ray" / "summary" / "report.html").read_text()
+    assert "executor" in settings and ">ray<" in settings
+
+
+def _kill_the_worker_once(killed: list[int]) -> None:
+    """SIGKILL the Ray worker that runs the first fit child seen (its child dies with it)."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not killed:
+        for process in psutil.process_iter(["cmdline"]):
+            if "mmm_param_recovery.benchmarking.run.fit_child" in " ".join(
+                    process.info["cmdline"] or []):
+                with_parent = process.parent()
+                if with_parent is not None and "ray::" in with_parent.name() + " ".join(
+                        with_parent.cmdline()):
+                    os.kill(with_parent.pid, signal.SIGKILL)
+                    killed.append(with_parent.pid)
+                    return
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_fit_is_retried_not_hung(tmp_path):
+    folder = tmp_path / "basic" / "data_seed3"
+    save_dataset(generate_mmm_dataset(get_preset_config("basic", seed=3)), folder)
+    spec = make_fit_spec("pymc:pymc", dataset_ref("basic", folder), chains=1, draws=30,
+                         tune=60, seed=3, cores=1, timeout_seconds=300)
+    executor = executors.RayExecutor(None, n_fits=1)
+    killed: list[int] = []
+    try:
+        threading.Thread(target=_kill_the_worker_once, args=(killed,), daemon=True).start()
+        start = time.monotonic()
+        result = executor.run_fit(spec, tmp_path, False, lambda phase: None)
+    finally:
+        executor.close()
+    assert killed, "no Ray worker with a fit child was seen"
+    assert time.monotonic() - start < 500
+    assert result.status == "ok", result.reason  # Ray re-ran the task once (max_retries=1)
+    assert (result.run_dir / "posterior.nc").is_file()
+    assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
+
+
+def test_ray_address_needs_the_ray_executor(tmp_path):
+    from mmm_param_recovery.cli.arguments import request_from_args
+    from mmm_param_recovery.cli.main import build_parser
+
+    args = build_parser().parse_args(["--ray-address", "auto", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--ray-address: 'auto' is invalid; allowed: only with"):
+        request_from_args(args, default_jobs=1)
+    args = build_parser().parse_args(["--executor", "slurm", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--executor: 'slurm' is invalid; allowed: local, ray"):
+        request_from_args(args, default_jobs=1)
