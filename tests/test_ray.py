@@ -99,3 +99,53 @@ def test_ray_address_needs_the_ray_executor(tmp_path):
     args = build_parser().parse_args(["--executor", "slurm", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="--executor: 'slurm' is invalid; allowed: local, ray"):
         request_from_args(args, default_jobs=1)
+
+
+@pytest.fixture
+def two_node_cluster(monkeypatch):
+    """A Ray head and a second node on localhost (1 CPU each, separate temp folders)."""
+    import socket
+    import tempfile
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    folders = [tempfile.mkdtemp(prefix="ray", dir="/tmp") for _ in range(2)]
+    starts = [[ray_cli, "start", "--head", f"--port={port}", "--num-cpus=1",
+               f"--temp-dir={folders[0]}", "--include-dashboard=false"],
+              [ray_cli, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1",
+               f"--temp-dir={folders[1]}"]]
+    try:
+        for command in starts:
+            subprocess.run(command, check=True, capture_output=True, timeout=120)
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_a_plan_runs_across_two_nodes(two_node_cluster, tmp_path):
+    specs = []
+    for seed in (3, 4):
+        folder = tmp_path / "basic" / f"data_seed{seed}"
+        save_dataset(generate_mmm_dataset(get_preset_config("basic", seed=seed)), folder)
+        specs.append(make_fit_spec("pymc:pymc", dataset_ref("basic", folder), chains=1,
+                                   draws=30, tune=60, seed=seed, cores=1, timeout_seconds=300))
+    executor = executors.RayExecutor(two_node_cluster, n_fits=2)
+    assert len([node for node in ray.nodes() if node["Alive"]]) == 2
+    results: list = [None, None]
+    try:
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(
+            i, executor.run_fit(specs[i], tmp_path, False, lambda phase: None)))
+            for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=500)
+    finally:
+        executor.close()
+    assert [r.status for r in results] == ["ok", "ok"], [r.reason for r in results]
+    assert len({executor.nodes[r.run_key] for r in results}) == 2  # one fit per node
