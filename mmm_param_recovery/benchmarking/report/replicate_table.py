@@ -46,6 +46,7 @@ def replicate_table(records: Sequence[RunRecord]) -> pd.DataFrame:
                 columns={"value": "mean"}),
         }
         for kind, frame in parts.items():
+            frame = frame.dropna(axis=1, how="all")  # an all-empty column must not set dtypes
             frames.append(frame.assign(dataset=dataset, fitter=fitter, priors=priors, kind=kind))
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
