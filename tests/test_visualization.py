@@ -233,6 +233,10 @@ def test_coverage_calibration(tmp_path):
     assert_png(save_figure(fig, path), fig)
     with pytest.raises(DatasetFormatError, match="binomial_se"):
         viz.plot_coverage_calibration(pd.DataFrame(rows).drop(columns="binomial_se"))
+    profiles = pd.concat([pd.DataFrame(rows).assign(priors=p) for p in ("seed", "matched")])
+    fig = viz.plot_coverage_calibration(profiles)
+    assert [ax.get_title() for ax in fig.axes] == ["priors: seed", "priors: matched"]
+    assert all(len(ax.containers) == 4 for ax in fig.axes)  # 2 fitters x 2 metrics each
 
 
 def test_fitter_colors_are_fixed():

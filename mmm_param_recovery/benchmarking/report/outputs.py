@@ -204,12 +204,10 @@ def _prior_check_plots(prior_checks: pd.DataFrame | None, folder: Path,
 
 def calibration_rows(replicates: pd.DataFrame) -> pd.DataFrame:
     """Coverage rows pooled over channels (one per fitter, priors, quantity and nominal
-    level), with ``metric`` the quantity (``roas``, ``contribution_total`` ...), plus the
-    profile in brackets when the run has several."""
+    level), with ``metric`` the quantity (``roas``, ``contribution_total`` ...); the plot
+    draws one panel per prior profile."""
     rows = replicates[(replicates["kind"] == "coverage") & (replicates["channel"] == "pooled")
                       & (replicates["geo"] == "all")].dropna(subset=["empirical"])
-    if "priors" in rows and rows["priors"].nunique() > 1:  # one marker per quantity and profile
-        return rows.assign(metric=rows["quantity"] + " [" + rows["priors"].astype(str) + "]")
     return rows.assign(metric=rows["quantity"])
 
 

@@ -150,26 +150,32 @@ def plot_coverage_calibration(coverage_df: pd.DataFrame) -> Figure:
 
     ``coverage_df``: replicate_summary coverage rows with ``fitter, nominal, empirical,
     binomial_se`` (fractions in [0, 1]); every row is one point, error bars are +-2
-    binomial SE. With a ``metric`` column, each metric gets its own marker.
+    binomial SE. With a ``metric`` column, each metric gets its own marker; with a
+    ``priors`` column of several profiles, each profile gets its own panel.
     """
     _require_columns(coverage_df, COVERAGE_COLUMNS, "coverage_df")
-    fig = _figure(7.5, 6)
-    ax = fig.subplots()
-    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfect calibration")
+    profiles = (list(dict.fromkeys(coverage_df["priors"])) if "priors" in coverage_df
+                else [None])
+    fig = _figure(4.6 * len(profiles) + 2.6, 5.2)
+    axes = np.atleast_1d(fig.subplots(1, len(profiles), sharey=True))
     groups = ["fitter", "metric"] if "metric" in coverage_df.columns else ["fitter"]
     fitters = list(dict.fromkeys(coverage_df["fitter"]))
     offsets = dict(zip(fitters, _dodge(len(fitters), 0.03), strict=True))
     metrics = list(dict.fromkeys(coverage_df[groups[-1]]))
-    for group, rows in coverage_df.groupby(groups, sort=False):
-        marker = _MARKERS[metrics.index(group[-1]) % len(_MARKERS)]
-        ax.errorbar(rows["nominal"] + offsets[group[0]], rows["empirical"],
-                    yerr=2 * rows["binomial_se"], fmt=marker, color=fitter_color(group[0]),
-                    capsize=3, ms=5, label=" · ".join(map(str, group)))
-    ax.set(xlim=(0, 1.05), ylim=(0, 1.08), xlabel="nominal coverage",
-           ylabel="empirical coverage of the truth (±2 binomial SE)")
-    ax.set_aspect("equal")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    for ax, profile in zip(axes, profiles, strict=True):
+        rows_of = coverage_df if profile is None else coverage_df[coverage_df["priors"] == profile]
+        ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfect calibration")
+        for group, rows in rows_of.groupby(groups, sort=False):
+            marker = _MARKERS[metrics.index(group[-1]) % len(_MARKERS)]
+            ax.errorbar(rows["nominal"] + offsets[group[0]], rows["empirical"],
+                        yerr=2 * rows["binomial_se"], fmt=marker, color=fitter_color(group[0]),
+                        capsize=3, ms=5, label=" · ".join(map(str, group)))
+        ax.set(xlim=(0, 1.05), ylim=(0, 1.08), xlabel="nominal coverage",
+               title="" if profile is None else f"priors: {profile}")
+        ax.set_aspect("equal")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("empirical coverage of the truth (±2 binomial SE)")
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle("Credible-interval calibration across replicate seeds")
     return fig
 
