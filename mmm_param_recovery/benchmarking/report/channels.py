@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from mmm_param_recovery.benchmarking.metrics.rows import ALL
+from mmm_param_recovery.benchmarking.report.tables import channel_columns, channel_roas_rows
 
 STATS = {("posterior_mean", None): "posterior_mean", ("hdi_low", 0.94): "hdi94_low",
          ("hdi_high", 0.94): "hdi94_high", ("in_hdi", 0.94): "in_hdi94",
@@ -20,11 +20,7 @@ STATS = {("posterior_mean", None): "posterior_mean", ("hdi_low", 0.94): "hdi94_l
 COLUMNS = ("dataset", "seed", "channel", "fitter", "priors", "true_roas", "oracle_roas",
            "oracle_roas_se", "identified", "posterior_mean", "hdi94_low", "hdi94_high",
            "in_hdi94", "prior_excludes_truth")
-
-
-def _stat_name(stat: str, level: float) -> str | None:
-    level = None if pd.isna(level) else round(float(level), 6)
-    return STATS.get((stat, level))
+FLAGS = ("identified", "prior_excludes_truth")
 
 
 def channel_recovery_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -34,17 +30,12 @@ def channel_recovery_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     recovery = tables.get("recovery_metrics")
     if recovery is None or recovery.empty or "stat" not in recovery:
         return pd.DataFrame(columns=list(COLUMNS))
-    rows = recovery[(recovery["quantity"] == "roas") & (recovery["geo"] == ALL)
-                    & (recovery["channel"] != ALL)]
-    rows = rows.assign(column=[_stat_name(s, lv) for s, lv in
-                               zip(rows["stat"], rows["level"], strict=True)])
-    rows = rows.dropna(subset=["column"]).reindex(columns=list(dict.fromkeys(
-        [*rows.columns, "identified", "prior_excludes_truth"])))
-    index = ["dataset", "seed", "channel", "fitter", "priors"]
-    wide = rows.pivot_table(index=index, columns="column", values="value",
-                            aggfunc="first").reset_index()
-    flags = rows.groupby(index, as_index=False)[["identified", "prior_excludes_truth"]].first()
-    wide = wide.merge(flags, on=index, how="left")
+    rows = channel_roas_rows(recovery).reindex(columns=list(dict.fromkeys(
+        [*recovery.columns, *FLAGS])))
+    keys = ["run_key", "channel"]
+    columns = ["dataset", "seed", "fitter", "priors", *FLAGS]  # in order of appearance
+    identity = rows.groupby(keys, as_index=False, sort=False)[columns].first()
+    wide = identity.merge(channel_columns(rows, STATS), on=keys, how="left")
     oracle = tables.get("oracle")
     if oracle is not None and "roas_oracle" in oracle:
         floor = oracle.dropna(subset=["channel"])[["dataset", "seed", "channel", "roas_oracle",

@@ -106,6 +106,12 @@ def performance_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     return _wide(records, rows.assign(geo=rows["geo"].fillna(ALL)), by_geo=True)
 
 
+def channel_roas_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The recovery rows of each channel's ROAS pooled over geos (quantity ``roas``,
+    ``geo == all``, ``channel != all``)."""
+    return rows[(rows["quantity"] == "roas") & (rows["geo"] == ALL) & (rows["channel"] != ALL)]
+
+
 def _prior_flags(records: Sequence[RunRecord]) -> pd.DataFrame:
     """``run_key, channel, prior_excludes_truth`` of every fit with a prior check."""
     rows = family_rows(records, "prior")
@@ -135,7 +141,7 @@ POSTERIOR_COLUMNS = {("posterior_mean", None): "posterior_mean",
                      ("hdi_high", 0.94): "posterior_hdi94_high"}
 
 
-def _channel_columns(rows: pd.DataFrame, names: dict) -> pd.DataFrame:
+def channel_columns(rows: pd.DataFrame, names: dict) -> pd.DataFrame:
     """``run_key, channel`` and one column per (stat, level) in ``names``."""
     level = rows["level"].astype(float).round(6).where(rows["level"].notna(), None)
     keys = list(zip(rows["stat"], level, strict=True))
@@ -150,10 +156,9 @@ def prior_check_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     or below it, the excludes-truth flag, and the posterior mean and 94 % HDI of ROAS."""
     prior = family_rows(records, "prior")
     recovery = family_rows(records, "recovery")
-    roas = recovery[(recovery["quantity"] == "roas") & (recovery["geo"] == ALL)
-                    & (recovery["channel"] != ALL)]
-    table = _channel_columns(prior, PRIOR_COLUMNS).merge(
-        _channel_columns(roas, POSTERIOR_COLUMNS), on=["run_key", "channel"], how="left")
+    table = channel_columns(prior, PRIOR_COLUMNS).merge(
+        channel_columns(channel_roas_rows(recovery), POSTERIOR_COLUMNS),
+        on=["run_key", "channel"], how="left")
     base = _identity_frame(records)[list(IDENTITY)]
     merged = base.merge(table, on="run_key", how="left")
     columns = [*IDENTITY, "channel", *PRIOR_COLUMNS.values(), *POSTERIOR_COLUMNS.values()]
@@ -206,8 +211,8 @@ def _with_identified(rows: pd.DataFrame, oracle: pd.DataFrame | None) -> pd.Data
 def _roas_errors(rows: pd.DataFrame, oracle: pd.DataFrame) -> pd.DataFrame:
     """Per fit: mean |ROAS rel. error| over all and over identified channels, beside the
     oracle's on the same data, and the fitter-minus-oracle difference."""
-    roas = rows[(rows["quantity"] == "roas") & (rows["stat"] == "rel_error")
-                & (rows["geo"] == ALL) & (rows["channel"] != ALL)]
+    roas = channel_roas_rows(rows)
+    roas = roas[roas["stat"] == "rel_error"]
     roas = _with_identified(roas.assign(error=roas["value"].abs()), oracle)
     floor = oracle.dropna(subset=["channel"])[[*ORACLE_KEY, "roas_abs_rel_error"]]
     roas = roas.merge(floor, on=list(ORACLE_KEY), how="left")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from mmm_param_recovery.benchmarking.metrics.rows import ALL
+from mmm_param_recovery.benchmarking.report.tables import channel_roas_rows
 
 FIT_ID = ("dataset", "seed", "fitter", "priors")
 GROUP = ("dataset", "priors", "fitter")
@@ -65,9 +65,9 @@ def _roas_coverage(recovery: pd.DataFrame | None) -> pd.DataFrame:
     """Per fit: share (and count) of channels whose true ROAS lies in the 94 % HDI."""
     if recovery is None or "stat" not in recovery:
         return pd.DataFrame(columns=["run_key", "roas_in_hdi94", "roas_in_hdi94_n"])
-    rows = recovery[(recovery["quantity"] == "roas") & (recovery["stat"] == "in_hdi")
-                    & (recovery["geo"] == ALL) & (recovery["channel"] != ALL)
-                    & np.isclose(pd.to_numeric(recovery["level"], errors="coerce"), 0.94)]
+    rows = channel_roas_rows(recovery)
+    rows = rows[(rows["stat"] == "in_hdi")
+                & np.isclose(pd.to_numeric(rows["level"], errors="coerce"), 0.94)]
     return rows.groupby("run_key")["value"].agg(roas_in_hdi94="mean",
                                                 roas_in_hdi94_n="size").reset_index()
 
@@ -224,7 +224,7 @@ def _number(value: float, se: float) -> str:
     return f"{value:.3g}" if pd.isna(se) else f"{value:.3g} ± {se:.2g}"
 
 
-def best_identified(group: pd.DataFrame) -> str:
+def _identified_per_seed(group: pd.DataFrame) -> str:
     """The mean number of identified channels per seed, as text (``1`` or ``2.4``)."""
     return f"{group['n_identified'].mean():.2g}"
 
@@ -241,7 +241,7 @@ def _group_sentences(fits: pd.DataFrame, group: pd.DataFrame, dataset: str,
                      priors: str) -> list[str]:
     ranked = group.dropna(subset=[_ranking_metric(group)])
     metric = _ranking_metric(group)
-    what = (f"the identified channels ({best_identified(group)} of "
+    what = (f"the identified channels ({_identified_per_seed(group)} of "
             f"{group['n_channels'].max():.0f} per seed)" if metric == "roas_error_identified"
             else "all channels (some fit's data identify no channel)")
     head = f"{dataset}, priors {priors}:"
