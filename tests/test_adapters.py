@@ -37,7 +37,13 @@ CANONICAL_DIMS = {
     "roas": (*SAMPLE, "channel"),
     "roas_by_geo": (*SAMPLE, "geo", "channel"),
     "adstock_alpha": (*SAMPLE, "channel"),
+    "response_curve": (*SAMPLE, "channel", "spend_point"),
+    "marginal_roas": (*SAMPLE, "channel"),
+    "marginal_roas_by_geo": (*SAMPLE, "geo", "channel"),
 }
+SETTLED_FROM = 9
+"""First week whose adstock window lies inside the data for both libraries (PyMC-Marketing
+l_max 8 weights; Meridian max_lag 8, i.e. 9 weights)."""
 CHAINS, TUNE, DRAWS = 2, 200, 50
 SEASONAL_R2_MARGIN = 0.05
 
@@ -84,6 +90,7 @@ def check_canonical(idata, data) -> None:
                                rtol=1e-9)
     assert post.attrs["mu_identity_max_rel_error"] <= MU_IDENTITY_RTOL
     _check_units(idata, data)
+    _check_response(post)
     assert post["adstock_alpha"].attrs["adstock_normalized"] in (True, 1)
     assert float(post["adstock_alpha"].min()) > 0 and float(post["adstock_alpha"].max()) < 1
     assert idata.sample_stats["diverging"].dims == SAMPLE
@@ -92,6 +99,15 @@ def check_canonical(idata, data) -> None:
     nonfinite = [n for n, v in idata.free_parameters.data_vars.items()
                  if not np.isfinite(v.values).all()]
     assert nonfinite == [], f"free parameters with NaN/inf: {nonfinite}"
+
+
+def _check_response(post) -> None:
+    """Steady-state curves start at 0, never fall, and give finite marginal ROAS > 0."""
+    curve = post["response_curve"]
+    assert float(abs(curve.isel(spend_point=0)).max()) <= 1e-9 * float(curve.max())
+    assert bool((curve.diff("spend_point") >= 0).all())
+    assert bool((post["marginal_roas"] > 0).all())
+    assert np.isfinite(post["marginal_roas_by_geo"].values).all()
 
 
 def _check_units(idata, data) -> None:
@@ -152,3 +168,25 @@ def test_meridian_knots_follow_yearly_seasonality(tmp_path_factory, tmp_path):
     total = ((y - y.mean()) ** 2).sum()
     r2, r2_truth = 1 - ((y - mu) ** 2).sum() / total, 1 - (noise**2).sum() / total
     assert r2 > r2_truth - SEASONAL_R2_MARGIN, (r2, r2_truth)
+
+
+@pytest.mark.parametrize("fitter", ["pymc:numpyro", "meridian"])
+def test_response_curve_is_the_library_own_settled_contribution(fitter, tmp_path_factory,
+                                                                tmp_path):
+    """With spend constant over time, once the adstock has settled the library's own
+    weekly contribution (from its graph, per draw) is the steady-state response at the
+    observed spend: the curve's point at the largest observed weekly spend (fraction 1)
+    must equal it, draw by draw, to 1e-6 relative. This ties our reading of each
+    library's saturation, scalings and geo effects to the library itself."""
+    flat = {f"channels.{c}.{key}": value for c in range(3) for key, value in
+            (("spend_noise", 0.0), ("pattern", "linear_trend"),
+             ("pattern_params", {"growth": 0.0}))}
+    config = customize_preset("multi_region", seed=4, n_periods=40,
+                              **{"regions.n_regions": 2}, **flat)
+    ref, result = _save(tmp_path_factory, "constant_spend", config)
+    post = _fit(fitter, ref, tmp_path).posterior
+    point = int(np.argmin(np.abs(post["spend_fraction"].values - 1.0)))
+    assert post["spend_fraction"].values[point] == pytest.approx(1.0)
+    settled = post["channel_contribution"].isel(date=slice(SETTLED_FROM, None)).sum("geo")
+    curve = post["response_curve"].isel(spend_point=point)
+    np.testing.assert_allclose(settled, curve.broadcast_like(settled), rtol=1e-6)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .config import MMMDataConfig
-from .transforms import apply_adstock, apply_saturation
+from .transforms import adstock_weights, apply_adstock, apply_saturation
 
 
 def calculate_media_contributions(
@@ -88,3 +88,18 @@ def transform_parameters(
             },
         }
     return params
+
+
+def steady_state_response(parameters: dict[str, Any], geo: str, spend: np.ndarray) -> np.ndarray:
+    """True weekly contribution (y units) in ``geo`` of a constant weekly ``spend``
+    (currency, any shape) once the carry-over has settled.
+
+    ``parameters``: one channel's entry of ``transform_parameters``. The settled
+    adstock is ``spend x`` the sum of the lag weights (exactly ``spend`` when normalised).
+    """
+    adstock, saturation = parameters["adstock"], parameters["saturation"]
+    carry = adstock_weights(adstock["type"], dict(adstock["params"]), int(adstock["l_max"]),
+                            bool(adstock["normalized"])).sum()
+    response = apply_saturation(np.asarray(spend, float) * carry / saturation["reference_spend"],
+                                saturation["type"], dict(saturation["params"]))
+    return parameters["effect_by_geo"][geo] * response

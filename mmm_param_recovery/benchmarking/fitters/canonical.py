@@ -20,6 +20,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from mmm_param_recovery.benchmarking.metrics.response import (
+    ResponseFunction,
+    response_summaries,
+)
 from mmm_param_recovery.errors import MMMBenchmarkError
 
 logger = logging.getLogger(__name__)
@@ -41,7 +45,9 @@ class LibraryParts:
     ``adstock_alpha`` (chain, draw, channel) or, when it varies by geo, (chain, draw, geo,
     channel): geometric decay; ``free_parameters``:
     the sampled parameters under the library's names; ``sample_stats`` the library's
-    sampler statistics (``diverging`` and ``energy`` are kept).
+    sampler statistics (``diverging`` and ``energy`` are kept); ``response``: the
+    library's steady-state response per draw (``metrics.response.ResponseFunction``),
+    from its own transforms and scalings, or None when the library cannot give one.
     """
 
     channel_contribution: xr.DataArray
@@ -52,6 +58,7 @@ class LibraryParts:
     adstock_normalized: bool
     free_parameters: xr.Dataset
     sample_stats: xr.Dataset
+    response: ResponseFunction | None = None
 
 
 def canonical_coords(data_df: pd.DataFrame, channel_columns: Sequence[str]) -> dict:
@@ -100,7 +107,9 @@ def assemble_canonical(
     ``mu = non_media + channel_contribution.sum("channel")``; raises MMMBenchmarkError
     when it differs from the library's own mu by more than ``MU_IDENTITY_RTOL``. ROAS =
     total contribution / total spend (all dates; all geos for ``roas``, per geo for
-    ``roas_by_geo``). ``attrs`` go on the posterior group (dicts as JSON strings).
+    ``roas_by_geo``). With ``parts.response``, the steady-state response curve and
+    marginal ROAS of ``metrics.response`` on the grid of the observed spend. ``attrs`` go
+    on the posterior group (dicts as JSON strings).
     """
     contribution = parts.channel_contribution.transpose(*SAMPLE_DIMS, "date", "geo", "channel")
     mu = parts.non_media + contribution.sum("channel")
@@ -122,6 +131,8 @@ def assemble_canonical(
         "roas_by_geo": _roas(contribution, spend, ("date",)).transpose(*SAMPLE_DIMS, "geo", ...),
         "adstock_alpha": alpha.transpose(*SAMPLE_DIMS, ..., "channel"),
     })
+    if parts.response is not None:
+        posterior = posterior.merge(response_summaries(parts.response, spend))
     posterior.attrs = {key: _attr(value) for key, value in attrs.items()}
     posterior.attrs["mu_identity_max_rel_error"] = error
     stats = parts.sample_stats[[s for s in SAMPLE_STATS if s in parts.sample_stats]]

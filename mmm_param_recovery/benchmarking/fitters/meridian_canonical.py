@@ -80,8 +80,41 @@ def _canonical_posterior(
         adstock_normalized=True,
         free_parameters=_free_parameters(model, posterior),
         sample_stats=model.inference_data.sample_stats,
+        response=_response(model, posterior, coords),
     )
     return assemble_canonical(parts, data_df, channels, attrs)
+
+
+def _response(model: Meridian, posterior: xr.Dataset, coords: dict):
+    """Meridian's steady-state response per draw (``metrics.response``): its own Hill
+    transform with the posterior ``ec_m`` and ``slope_m`` applied to the spend over
+    Meridian's media scale (population x the channel's median), times ``beta_gm`` and
+    the KPI scale ``std x population`` (y units per week). Its adstock weights are
+    normalised, so the settled adstock of a constant spend is the spend itself."""
+    from meridian.model.adstock_hill import HillTransformer
+
+    _, std, population = _kpi_scale(model)
+    channels = [str(c) for c in model.input_data.media_channel.values]
+    media_scale = _data_array(model.media_tensors.media_transformer.scale_factors_gm,
+                              ("geo", "media_channel"), model)
+    media_scale = media_scale.assign_coords(media_channel=channels)
+    beta = posterior["beta_gm"] if "beta_gm" in posterior else posterior["beta_m"]
+    amplitude = _on_canonical(beta * std * population, coords)
+    media_scale = _on_canonical(media_scale, coords)
+
+    def response(spend: xr.DataArray) -> xr.DataArray:
+        chosen = {"channel": spend["channel"].values}
+        media = (spend / media_scale.sel(chosen)).transpose("geo", "spend_point", "channel")
+        hill = HillTransformer(
+            ec=_on_canonical(posterior["ec_m"], coords).sel(chosen).values,
+            slope=_on_canonical(posterior["slope_m"], coords).sel(chosen).values,
+        ).forward(media.values)
+        values = xr.DataArray(np.asarray(hill), dims=(*SAMPLE_DIMS, "geo", "spend_point",
+                                                      "channel"), coords=media.coords)
+        return (values * amplitude.sel(chosen)).transpose(
+            *SAMPLE_DIMS, "geo", "channel", "spend_point")
+
+    return response
 
 
 def _meridian_geos(model: Meridian, geos: np.ndarray) -> np.ndarray:
@@ -102,7 +135,8 @@ def _on_canonical(da: xr.DataArray, coords: dict) -> xr.DataArray:
         labels = da.coords[dim].values
         labels = pd.to_datetime(labels).values if dim == "date" else labels.astype(str)
         da = da.assign_coords({dim: labels}).sel({dim: coords[dim]})
-    return da.transpose(*SAMPLE_DIMS, *[d for d in ("date", "geo", "channel") if d in da.dims])
+    return da.transpose(*SAMPLE_DIMS, *[d for d in ("date", "geo", "channel") if d in da.dims],
+                        missing_dims="ignore")
 
 
 def _data_array(values, dims: tuple[str, ...], model: Meridian) -> xr.DataArray:

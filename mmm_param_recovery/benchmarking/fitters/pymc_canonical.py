@@ -127,4 +127,42 @@ def _parts(model: MMM, data_df: pd.DataFrame) -> LibraryParts:
         adstock_normalized=bool(model.adstock.normalize),
         free_parameters=post[free],
         sample_stats=stats,
+        response=_response(model, coords),
     )
+
+
+def _response(model: MMM, coords: dict):
+    """PyMC-Marketing's steady-state response per draw (``metrics.response``): its own
+    saturation function with the posterior parameters, applied to the settled adstock of
+    the spend over its channel scale, times the target scale (y units per week)."""
+    post = model.idata.posterior
+    scales = model.get_scales_as_xarray()
+    channel_scale = _labelled(scales["channel_scale"], coords)
+    target_scale = _labelled(scales["target_scale"], coords)
+    params = {name: _labelled(post[variable], coords)
+              for name, variable in model.saturation.variable_mapping.items()}
+    carry = 1.0 if model.adstock.normalize else _geometric_carry(
+        _labelled(post["adstock_alpha"], coords), model.adstock.l_max)
+
+    def response(spend: xr.DataArray) -> xr.DataArray:
+        channels = {"channel": spend["channel"].values}
+        x = (carry * spend / channel_scale.sel(channels)).transpose(..., "spend_point")
+        chosen = {name: value.sel(channels) for name, value in params.items()}
+        saturated = model.saturation.function(x, **chosen)
+        values = xr.DataArray(saturated.eval(), dims=saturated.type.dims)
+        values = values.assign_coords({d: x[d] for d in ("geo", "channel") if d in values.dims})
+        return (values * target_scale).transpose("chain", "draw", "geo", "channel", "spend_point")
+
+    return response
+
+
+def _labelled(da: xr.DataArray, coords: dict) -> xr.DataArray:
+    """``da`` with its geo and channel labels as the canonical (str) coords."""
+    for dim in [d for d in ("geo", "channel") if d in da.dims]:
+        da = da.assign_coords({dim: da.coords[dim].values.astype(str)}).sel({dim: coords[dim]})
+    return da
+
+
+def _geometric_carry(alpha: xr.DataArray, l_max: int) -> xr.DataArray:
+    """Sum of the un-normalised geometric lag weights ``sum_l alpha**l``, l < l_max."""
+    return (1 - alpha**l_max) / (1 - alpha)

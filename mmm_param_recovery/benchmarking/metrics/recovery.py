@@ -24,6 +24,7 @@ from mmm_param_recovery.benchmarking.metrics.checks import (
     posterior_dataset,
     require_variables,
 )
+from mmm_param_recovery.benchmarking.metrics.response import CURVE_VARIABLES, observed_range
 from mmm_param_recovery.benchmarking.metrics.rows import (
     ALL,
     Row,
@@ -76,8 +77,9 @@ def compute_recovery_metrics(
         rows += _share_rows(total, truth)
         for name in ("roas_by_geo", "roas"):
             rows += _scalar_rows("roas", ds[name], truth[name])
-        rows.append(_roas_channel_error_row(ds["roas"], truth["roas"]))
+        rows.append(_mean_abs_rel_error_row("roas", ds["roas"], truth["roas"]))
         rows += _adstock_rows(ds, truth)
+        rows += _response_rows(ds, truth)
     return rows
 
 
@@ -226,13 +228,49 @@ def _overall_roas_rows(
     return _scalar_rows("roas", draws, true_total.sum(media, skipna=False) / spend)
 
 
-def _roas_channel_error_row(draws: xr.DataArray, truth: xr.DataArray) -> Row:
-    """``roas_mean_abs_rel_error``: mean over channels of |posterior-mean ROAS - truth| /
-    truth (channel and geo ``"all"``); the headline ROAS error of a fit."""
+def _mean_abs_rel_error_row(name: str, draws: xr.DataArray, truth: xr.DataArray) -> Row:
+    """``{name}_mean_abs_rel_error``: mean over channels of |posterior mean - truth| /
+    truth (channel and geo ``"all"``); for ``roas`` the headline ROAS error of a fit."""
     mean = draws.mean(SAMPLE_DIMS, skipna=False).transpose("channel").values
     true = truth.transpose("channel").values
     error = float(np.mean(np.abs(mean - true) / true))
-    return metric_row("roas", "mean_abs_rel_error", error, channel=ALL, geo=ALL)
+    return metric_row(name, "mean_abs_rel_error", error, channel=ALL, geo=ALL)
+
+
+def _response_rows(ds: xr.Dataset, truth: xr.Dataset) -> list[Row]:
+    """Marginal ROAS (per channel and geo, per channel, mean over channels) and the
+    steady-state response curve per channel: ``integrated_rel_error`` over the observed
+    spend range (``response_curve_error``) and ``band_coverage`` at 0.94, the share of
+    observed grid points (0 excluded) whose true value lies in the pointwise 94 % HDI."""
+    missing = [f"{where} has no {name}" for where, data in (("posterior", ds), ("truth", truth))
+               for name in CURVE_VARIABLES if name not in data.data_vars]
+    if missing:
+        return [metric_row("response_curve", "comparable", 0.0, channel=ALL, geo=ALL,
+                           note="; ".join(missing))]
+    rows = [metric_row("response_curve", "comparable", 1.0, channel=ALL, geo=ALL)]
+    rows += _scalar_rows("marginal_roas", ds["marginal_roas_by_geo"], truth["marginal_roas_by_geo"])
+    rows += _scalar_rows("marginal_roas", ds["marginal_roas"], truth["marginal_roas"])
+    rows.append(_mean_abs_rel_error_row("marginal_roas", ds["marginal_roas"],
+                                        truth["marginal_roas"]))
+    curve, true_curve = ds["response_curve"], truth["response_curve"]
+    check_same_coords(curve, true_curve, "response_curve")
+    observed = {"spend_point": np.flatnonzero(observed_range(truth, include_zero=True).values)}
+    error = response_curve_error(truth["response_spend"].isel(observed), true_curve.isel(observed),
+                                 curve.isel(observed), grid_dim="spend_point")
+    band = {"spend_point": np.flatnonzero(observed_range(truth).values)}
+    ordered = np.sort(samples_last(curve.isel(band), ("channel", "spend_point")), axis=-1)
+    low, high = hdi_sorted(ordered, 0.94)
+    true = true_curve.isel(band).transpose("channel", "spend_point").values
+    coverage = ((low <= true) & (true <= high)).mean(axis=-1)
+    for channel, value, covered in zip(error["channel"].values, error.values, coverage,
+                                       strict=True):
+        rows.append(metric_row("response_curve", "integrated_rel_error", float(value),
+                               channel=str(channel), geo=ALL))
+        rows.append(metric_row("response_curve", "band_coverage", float(covered), 0.94,
+                               channel=str(channel), geo=ALL))
+    rows.append(metric_row("response_curve", "integrated_rel_error", float(error.mean()),
+                           channel=ALL, geo=ALL))
+    return rows
 
 
 def _share_rows(total: xr.DataArray, truth: xr.Dataset) -> list[Row]:

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from mmm_param_recovery.benchmarking.metrics.response import response_summaries
+from mmm_param_recovery.data_generator.ground_truth import steady_state_response
 from mmm_param_recovery.data_generator.validation import channel_columns
 
 
@@ -22,7 +24,10 @@ def canonical_truth(result: dict[str, Any]) -> xr.Dataset:
     Variables: channel_contribution and spend (date, geo, channel), y and, when the noise
     is known, mu = y - noise (date, geo); roas and attribution_share (channel,),
     roas_by_geo (geo, channel), and adstock_alpha (channel,) for the channels whose true
-    adstock is geometric (NaN for others; attr ``adstock_normalized``).
+    adstock is geometric (NaN for others; attr ``adstock_normalized``); when the truth has
+    its transforms, the steady-state ``response_curve`` (channel, spend_point),
+    ``marginal_roas`` (channel,) and ``marginal_roas_by_geo`` (geo, channel) of
+    ``metrics.response``.
     """
     data, truth = result["data"], result["ground_truth"]
     channels = channel_columns(data)
@@ -42,7 +47,24 @@ def canonical_truth(result: dict[str, Any]) -> xr.Dataset:
     )
     if "noise" in truth:
         ds["mu"] = ds["y"] - truth["noise"]["noise"].to_numpy(float).reshape(y.shape)
-    return _add_summaries(ds, truth.get("transform_parameters", {}))
+    ds = _add_summaries(ds, truth.get("transform_parameters", {}))
+    if "transform_parameters" in truth:
+        response = _true_response(truth["transform_parameters"])
+        ds = ds.merge(response_summaries(response, ds["spend"]))
+    return ds
+
+
+def _true_response(transform_parameters: dict[str, Any]):
+    """The generator's steady-state response as a ``metrics.response.ResponseFunction``."""
+    def response(spend: xr.DataArray) -> xr.DataArray:
+        out = xr.zeros_like(spend, dtype=float)
+        for channel in spend["channel"].values:
+            for geo in spend["geo"].values:
+                cell = {"channel": channel, "geo": geo}
+                out.loc[cell] = steady_state_response(
+                    transform_parameters[str(channel)], str(geo), spend.sel(cell).values)
+        return out
+    return response
 
 
 def _add_summaries(ds: xr.Dataset, transform_parameters: dict[str, Any]) -> xr.Dataset:

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmm_param_recovery.benchmarking.report.channels import channel_recovery_display
+from mmm_param_recovery.benchmarking.report.channels import (
+    channel_recovery_display,
+    marginal_recovery_display,
+)
 from mmm_param_recovery.benchmarking.report.html_parts import figure_html, html_table, section
 from mmm_param_recovery.benchmarking.report.verdict import ESS_PER_CHAIN, NOISE_SE, RHAT_LIMIT
 
 PLOT_ROOMS = (  # (room, file-name patterns), first match wins
-    ("channels", ("roas_forest*", "dataset_truth_response_curves*")),
+    ("channels", ("roas_forest*", "response_curves_*", "dataset_truth_response_curves*")),
     ("calibration", ("coverage_calibration*", "rank_histograms*")),
     ("priors", ("prior_checks*",)),
     ("compute", ("runtime_ess*", "memory*")),
@@ -96,17 +99,23 @@ def channels_section(channel_table: pd.DataFrame | None, images: Sequence[Path],
         for dataset in dict.fromkeys(channel_table["dataset"]):
             shown = channel_recovery_display(channel_table, dataset)
             parts.append(f"<h3>{escape(str(dataset))}</h3>{html_table(shown, 'channel_recovery')}")
+            marginal = marginal_recovery_display(channel_table, dataset)
+            if not marginal.empty:
+                parts.append(f"<h4>{escape(str(dataset))}: marginal ROAS at the mean spend</h4>"
+                             f"{html_table(marginal, 'marginal_recovery')}")
     else:
         parts.append("<p>No fit succeeded: no per-channel recovery to show.</p>")
-    parts.append('<p class="note">Marginal ROAS and posterior response curves are not yet '
-                 "computed by this benchmark; the response curves below are the truth's.</p>")
     parts.append(figures(images, output_dir, "channels"))
     help_text = (
         "Cells: posterior-mean ROAS [94% HDI]; ✗ marks an HDI that misses the truth, "
         "<em>prior!</em> a fit whose prior puts less than 2.5% (or more than 97.5%) of its "
         "mass at or below the true ROAS. <em>identified</em> says whether the oracle's ROAS "
         "relative SE is below its threshold: for an unidentified channel the data cannot "
-        "decide the ROAS and every library reports mostly its prior.")
+        "decide the ROAS and every library reports mostly its prior. <em>Marginal ROAS</em>: "
+        "extra weekly contribution per extra unit of weekly spend at today's mean spend, "
+        "spread over geos like today's spend (the slope of the steady-state response "
+        "curve); <em>curve err.</em>: the posterior-mean curve's integrated |error| over the "
+        "observed spend range relative to the true curve's area (docs/metrics.md).")
     return section("channels", "Per-channel recovery", help_text, "\n".join(parts))
 
 

@@ -87,8 +87,8 @@ def _ok(records: Sequence[RunRecord]) -> list[RunRecord]:
 
 def _per_fit_plots(records: Sequence[RunRecord], truths: dict, output_dir: Path,
                    omissions: _Omissions) -> list[Path]:
-    """Posterior predictive and contribution recovery per fit; one model comparison per
-    (dataset, seed)."""
+    """Posterior predictive and contribution recovery per fit; one model comparison and
+    one response-curve recovery per (dataset, seed)."""
     images, by_run = [], defaultdict(dict)
     for record in _ok(records):
         p = record.planned
@@ -112,6 +112,12 @@ def _per_fit_plots(records: Sequence[RunRecord], truths: dict, output_dir: Path,
         path = output_dir / dataset / "plots" / f"model_comparison_seed{seed}.png"
         images += omissions.attempt(path, viz.plot_model_comparison, posteriors,
                                     truths[(dataset, seed)]["y"])
+        path = output_dir / dataset / "plots" / f"response_curves_seed{seed}.png"
+        if "response_curve" in truths[(dataset, seed)]:
+            images += omissions.attempt(path, viz.plot_response_recovery, posteriors,
+                                        truths[(dataset, seed)])
+        else:
+            omissions.skip(path.name, path, f"the truth of {dataset} has no transforms")
     return images
 
 

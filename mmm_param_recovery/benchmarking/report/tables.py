@@ -106,10 +106,11 @@ def performance_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     return _wide(records, rows.assign(geo=rows["geo"].fillna(ALL)), by_geo=True)
 
 
-def channel_roas_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The recovery rows of each channel's ROAS pooled over geos (quantity ``roas``,
+def channel_roas_rows(rows: pd.DataFrame, quantity: str = "roas") -> pd.DataFrame:
+    """The recovery rows of each channel's ``quantity`` pooled over geos (default: ROAS;
     ``geo == all``, ``channel != all``)."""
-    return rows[(rows["quantity"] == "roas") & (rows["geo"] == ALL) & (rows["channel"] != ALL)]
+    return rows[(rows["quantity"] == quantity) & (rows["geo"] == ALL)
+                & (rows["channel"] != ALL)]
 
 
 def _prior_flags(records: Sequence[RunRecord]) -> pd.DataFrame:

@@ -32,8 +32,9 @@ from mmm_param_recovery.data_generator.io import (
 )
 from mmm_param_recovery.errors import FitSpecError, invalid
 
-SCHEMA_VERSION = 2
-"""Version of the stored run layout and canonical posterior; part of every run_key."""
+SCHEMA_VERSION = 3
+"""Version of the stored run layout and canonical posterior; part of every run_key (3: the
+posterior holds the steady-state response curves and marginal ROAS)."""
 
 _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HEX = re.compile(r"^[0-9a-f]+$")

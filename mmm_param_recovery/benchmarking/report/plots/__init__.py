@@ -21,6 +21,7 @@ from mmm_param_recovery.benchmarking.report.plots.posterior import (
     plot_model_comparison,
     plot_posterior_predictive,
 )
+from mmm_param_recovery.benchmarking.report.plots.response import plot_response_recovery
 from mmm_param_recovery.benchmarking.report.plots.roas import (
     PRIOR_CHECK_COLUMNS,
     plot_coverage_calibration,
@@ -42,6 +43,7 @@ __all__ = [
     "plot_posterior_predictive",
     "plot_prior_checks",
     "plot_rank_histograms",
+    "plot_response_recovery",
     "plot_roas_forest",
     "plot_runtime_ess",
     "roas_interval_table",

@@ -61,12 +61,14 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _grid(n_panels: int, ncols: int, panel_size: tuple[float, float]) -> tuple[Figure, list[Axes]]:
-    """A figure with ``n_panels`` axes on a grid (unused cells hidden), shared x."""
+def _grid(n_panels: int, ncols: int, panel_size: tuple[float, float],
+          sharex: bool = True) -> tuple[Figure, list[Axes]]:
+    """A figure with ``n_panels`` axes on a grid (unused cells hidden), shared x unless
+    ``sharex`` is False."""
     ncols = min(ncols, n_panels)
     nrows = -(-n_panels // ncols)
     fig = _figure(panel_size[0] * ncols, panel_size[1] * nrows + 0.6)
-    axes = list(fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel())
+    axes = list(fig.subplots(nrows, ncols, sharex=sharex, squeeze=False).ravel())
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return fig, axes[:n_panels]
