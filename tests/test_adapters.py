@@ -41,9 +41,12 @@ CANONICAL_DIMS = {
     "marginal_roas": (*SAMPLE, "channel"),
     "marginal_roas_by_geo": (*SAMPLE, "geo", "channel"),
 }
-SETTLED_FROM = 9
-"""First week whose adstock window lies inside the data for both libraries (PyMC-Marketing
-l_max 8 weights; Meridian max_lag 8, i.e. 9 weights)."""
+SPEND_STARTS = (3, 5, 7)
+"""Week from which each channel's spend is constant in the response test (0 before, at
+different weeks: Meridian rejects media constant over time or collinear)."""
+SETTLED_FROM = max(SPEND_STARTS) + 9
+"""First week whose adstock window lies inside the constant spend for both libraries
+(PyMC-Marketing l_max 8 weights; Meridian max_lag 8, i.e. 9 weights)."""
 CHAINS, TUNE, DRAWS = 2, 200, 50
 SEASONAL_R2_MARGIN = 0.05
 
@@ -173,14 +176,14 @@ def test_meridian_knots_follow_yearly_seasonality(tmp_path_factory, tmp_path):
 @pytest.mark.parametrize("fitter", ["pymc:numpyro", "meridian"])
 def test_response_curve_is_the_library_own_settled_contribution(fitter, tmp_path_factory,
                                                                 tmp_path):
-    """With spend constant over time, once the adstock has settled the library's own
-    weekly contribution (from its graph, per draw) is the steady-state response at the
-    observed spend: the curve's point at the largest observed weekly spend (fraction 1)
+    """With spend constant from weeks SPEND_STARTS on, once the adstock has settled, the
+    library's own weekly contribution (from its graph, per draw) is the steady-state
+    response at the observed spend: the curve's point at the largest observed weekly spend (fraction 1)
     must equal it, draw by draw, to 1e-6 relative. This ties our reading of each
     library's saturation, scalings and geo effects to the library itself."""
-    flat = {f"channels.{c}.{key}": value for c in range(3) for key, value in
-            (("spend_noise", 0.0), ("pattern", "linear_trend"),
-             ("pattern_params", {"growth": 0.0}))}
+    flat = {f"channels.{c}.{key}": value for c, start in enumerate(SPEND_STARTS)
+            for key, value in (("spend_noise", 0.0), ("pattern", "delayed_start"),
+                               ("pattern_params", {"start_period": start, "ramp_periods": 1}))}
     config = customize_preset("multi_region", seed=4, n_periods=40,
                               **{"regions.n_regions": 2}, **flat)
     ref, result = _save(tmp_path_factory, "constant_spend", config)
