@@ -44,9 +44,9 @@ CANONICAL_DIMS = {
 SPEND_STARTS = (3, 5, 7)
 """Week from which each channel's spend is constant in the response test (0 before, at
 different weeks: Meridian rejects media constant over time or collinear)."""
-SETTLED_FROM = max(SPEND_STARTS) + 9
-"""First week whose adstock window lies inside the constant spend for both libraries
-(PyMC-Marketing l_max 8 weights; Meridian max_lag 8, i.e. 9 weights)."""
+SETTLED_FROM = max(SPEND_STARTS) + 8
+"""First week whose adstock window (8 weights, lags 0..7, in both libraries) lies inside
+the constant spend."""
 CHAINS, TUNE, DRAWS = 2, 200, 50
 SEASONAL_R2_MARGIN = 0.05
 

@@ -16,7 +16,11 @@ from mmm_param_recovery.benchmarking.fitters.model_spec import (
     spec_to_dict,
 )
 from mmm_param_recovery.benchmarking.fitters.priors import spend_share_prior_sigma
-from mmm_param_recovery.data_generator import generate_mmm_dataset, get_preset_config
+from mmm_param_recovery.data_generator import (
+    customize_preset,
+    generate_mmm_dataset,
+    get_preset_config,
+)
 from mmm_param_recovery.data_generator.io import channel_columns, control_columns
 from mmm_param_recovery.errors import FitSpecError
 
@@ -134,3 +138,15 @@ def test_built_meridian_model_holds_the_spec_priors(small, profile):
     assert type(built).__name__ == expected.name
     for key, value in expected.params:
         np.testing.assert_allclose(np.asarray(built.parameters[key]), value)
+
+
+def test_both_models_use_the_data_adstock_window(small):
+    """PyMC-Marketing's l_max counts weights, Meridian's max_lag lags after the current
+    week: both must hold lags 0..7, the generator presets' l_max = 8."""
+    data, channels, controls = small
+    preset = customize_preset("small_business").channels[0].transform.adstock_lmax
+    mmm = pymc_model.build_pymc_model_from_spec(
+        data, pymc_model.pymc_model_spec(data, channels, controls, "library"))
+    meridian = meridian_model.build_meridian_model_from_spec(
+        data, meridian_model.meridian_model_spec(data, channels, controls, "library"))
+    assert mmm.adstock.l_max == preset == meridian.model_spec.max_lag + 1

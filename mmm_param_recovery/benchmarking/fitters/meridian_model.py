@@ -1,8 +1,8 @@
 """The Meridian model: its spec per prior profile, and the built ``Meridian`` object.
 
 Structure shared by all profiles: revenue KPI (``y``), media = spend, population = the
-``population`` column or ones, adstock before Hill, ``max_lag=8``, ``meridian_knots(n)``
-equally spaced knots, log-normal geo media effects and one residual sigma per geo (geo
+``population`` column or ones, adstock before Hill, ``max_lag=7`` (lags 0..7, the window
+of PyMC-Marketing and of the data), ``meridian_knots(n)`` equally spaced knots, log-normal geo media effects and one residual sigma per geo (geo
 models; a one-geo dataset is a national model, where Meridian fixes both).
 
 - ``seed``: coefficient priors ``beta_m ~ LogNormal(0, spend-share sigma)``, adstock
@@ -31,7 +31,7 @@ from mmm_param_recovery.benchmarking.fitters.model_spec import (
 )
 from mmm_param_recovery.benchmarking.fitters.priors import (
     ADSTOCK_BETA_PRIOR,
-    ADSTOCK_MAX_LAG,
+    MERIDIAN_MAX_LAG,
     TARGET_COLUMN,
     meridian_knots,
     spend_share_prior_sigma,
@@ -78,7 +78,7 @@ class MeridianModelSpec:
     priors: tuple[tuple[str, Dist], ...]
     media_prior_type: str
     knots: int
-    max_lag: int = ADSTOCK_MAX_LAG
+    max_lag: int = MERIDIAN_MAX_LAG
     hill_before_adstock: bool = False
     media_effects_dist: str = "log_normal"
     unique_sigma_for_each_geo: bool = True

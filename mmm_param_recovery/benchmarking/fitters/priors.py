@@ -17,8 +17,11 @@ import pandas as pd
 from mmm_param_recovery.errors import FitSpecError
 
 ADSTOCK_MAX_LAG = 8
-"""Adstock window in weeks. PyMC-Marketing's ``l_max=8`` keeps lags 0..7; Meridian's
-``max_lag=8`` keeps lags 0..8 (see docs/models.md)."""
+"""Adstock window: the number of lag weights (lags 0..7), the generator presets' ``l_max``.
+PyMC-Marketing takes it as ``l_max=8``; Meridian's ``max_lag`` counts lags after the
+current week, so it gets ``MERIDIAN_MAX_LAG = 7``: both models then use exactly the
+window of the data (see docs/models.md)."""
+MERIDIAN_MAX_LAG = ADSTOCK_MAX_LAG - 1
 ADSTOCK_BETA_PRIOR = (1.0, 3.0)
 """Beta(alpha, beta) prior of the geometric adstock decay, both libraries."""
 HALF_NORMAL_SHAPE_SIGMA = 1.5
