@@ -18,6 +18,7 @@ import numpy as np
 from mmm_param_recovery.errors import ConfigError
 
 from .config import ChannelConfig, ControlConfig, MMMDataConfig, RegionConfig, TransformConfig
+from .switches import SWITCHES, apply_switches
 from .utils import stream_rng
 
 TYPICAL_SATURATION = 0.5  # response at the reference spend with kappa = 1
@@ -172,9 +173,13 @@ def customize_preset(name: str, **overrides: Any) -> MMMDataConfig:
 
     Example: ``customize_preset("basic", n_periods=60, **{"regions.n_regions": 3,
     "channels.0.transform.adstock_params": {"alpha": 0.3}})``. ``seed`` picks the
-    preset's seed (and so large_business's drawn channels) before other overrides.
+    preset's seed (and so large_business's drawn channels) before other overrides; the
+    factorial switches of ``switches.SWITCHES`` (``trend``, ``spend``, ``hill_slope``,
+    ``spend_phase``) come next, then the field overrides.
     """
     config = get_preset_config(name, seed=overrides.pop("seed", 42))
+    config = apply_switches(config, {k: overrides.pop(k) for k in list(overrides)
+                                     if k in SWITCHES})
     for key, value in overrides.items():
         config = _replace_path(config, key.split("."), value, key)
     return config
