@@ -278,3 +278,25 @@ def test_prior_checks_mark_a_prior_that_excludes_the_truth(tmp_path):
     with pytest.raises(DatasetFormatError, match="true_roas"):
         viz.plot_prior_checks(prior_check_frame().assign(
             true_roas=np.arange(len(prior_check_frame()), dtype=float)))
+
+
+def with_curves(idata: az.InferenceData, truth: xr.Dataset, scale: float) -> az.InferenceData:
+    """``idata`` plus response curves: the truth's times ``scale`` with a +-10 % spread."""
+    spread = xr.DataArray(np.linspace(0.9, 1.1, CHAINS * DRAWS).reshape(CHAINS, DRAWS),
+                          dims=("chain", "draw"))
+    posterior = idata.posterior.assign(response_curve=truth["response_curve"] * scale * spread)
+    return az.InferenceData(posterior=posterior)
+
+
+def test_response_recovery(truth, tmp_path):
+    posteriors = {"pymc:pymc": with_curves(make_posterior(truth), truth, 1.0),
+                  "meridian": with_curves(make_posterior(truth, 1), truth, 1.3)}
+    fig = viz.plot_response_recovery(posteriors, truth)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == truth.sizes["channel"]
+    assert_png(save_figure(fig, tmp_path / "curves.png"), fig)
+    with pytest.raises(DatasetFormatError, match="no response_curve"):
+        viz.plot_response_recovery({"old": make_posterior(truth)}, truth)
+    other_grid = {"x": with_curves(make_posterior(truth), truth, 1.0).posterior.isel(
+        spend_point=slice(0, 10))}
+    with pytest.raises(CoordinateMismatchError):
+        viz.plot_response_recovery(other_grid, truth)

@@ -21,7 +21,7 @@ from mmm_param_recovery.benchmarking.report.html_parts import figure_html, html_
 from mmm_param_recovery.benchmarking.report.verdict import ESS_PER_CHAIN, NOISE_SE, RHAT_LIMIT
 
 PLOT_ROOMS = (  # (room, file-name patterns), first match wins
-    ("channels", ("roas_forest*", "response_curves_*", "dataset_truth_response_curves*")),
+    ("channels", ("roas_forest*", "response_curves_*")),
     ("calibration", ("coverage_calibration*", "rank_histograms*")),
     ("priors", ("prior_checks*",)),
     ("compute", ("runtime_ess*", "memory*")),
@@ -52,24 +52,32 @@ VERDICT_HELP = (
     "marked fitter's numbers with that in mind.")
 
 
+def _placement(path: Path) -> tuple[str, int]:
+    """The section a plot belongs to and its pattern's position there, from its name."""
+    for room, patterns in PLOT_ROOMS:
+        for order, pattern in enumerate(patterns):
+            if fnmatch.fnmatch(path.stem, pattern):
+                return room, order
+    return FITS_ROOM, 0
+
+
 def room_of(path: Path) -> str:
     """The section a plot belongs to, from its file name."""
-    for room, patterns in PLOT_ROOMS:
-        if any(fnmatch.fnmatch(path.stem, p) for p in patterns):
-            return room
-    return FITS_ROOM
+    return _placement(path)[0]
 
 
 def figures(images: Sequence[Path], output_dir: Path, room: str) -> str:
-    """Every image of ``room``, in order, labelled by its path under ``output_dir``."""
+    """Every image of ``room``, grouped in the order of the room's patterns (e.g. every
+    forest plot before every response-curve plot), labelled by its path under
+    ``output_dir``."""
     parts = []
-    for path in map(Path, images):
-        if room_of(path) == room:
-            try:
-                label = path.resolve().relative_to(output_dir.resolve()).as_posix()
-            except ValueError:
-                label = path.name
-            parts.append(figure_html(path, label))
+    chosen = [p for p in map(Path, images) if room_of(p) == room]
+    for path in sorted(chosen, key=lambda p: _placement(p)[1]):
+        try:
+            label = path.resolve().relative_to(output_dir.resolve()).as_posix()
+        except ValueError:
+            label = path.name
+        parts.append(figure_html(path, label))
     return "\n".join(parts)
 
 
@@ -92,8 +100,8 @@ def verdict_section(verdict: pd.DataFrame | None, sentences: Sequence[str],
 
 def channels_section(channel_table: pd.DataFrame | None, images: Sequence[Path],
                      output_dir: Path) -> str:
-    """Per dataset: truth, oracle and every fit's ROAS per channel; forest plots and the
-    true response curves."""
+    """Per dataset: truth, oracle and every fit's ROAS and marginal ROAS per channel;
+    forest plots and the true-vs-posterior response curves."""
     parts = []
     if channel_table is not None and not channel_table.empty:
         for dataset in dict.fromkeys(channel_table["dataset"]):
