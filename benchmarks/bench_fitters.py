@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_fitters.py [--fitters pymc:nutpie meridian]
         [--chains 2 --tune 500 --draws 500] [--output-dir DIR] [--timeout 1800]
+        [--cores N]
 
 Generates ``small_business`` with seed 1, fits it with each fitter through
 ``isolation.run_fit`` (never reusing a stored fit) and prints one row per fitter:
@@ -52,6 +53,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--fitters", nargs="+", default=list(list_fitters()),
                         choices=list_fitters())
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per fit")
+    parser.add_argument("--cores", type=int, default=None,
+                        help="cores per fit (default: min(chains, CPUs)); e.g. Meridian's "
+                             "XLA threads at 1 and 2")
     return parser.parse_args()
 
 
@@ -87,7 +91,7 @@ def main() -> None:
     args = _arguments()
     output_dir = args.output_dir or Path(tempfile.mkdtemp(prefix="bench_fitters_"))
     dataset = benchmark_dataset(output_dir)
-    cores = min(args.chains, os.cpu_count() or 1)
+    cores = args.cores or min(args.chains, os.cpu_count() or 1)
     print(f"{DATASET} (seed {DATA_SEED}): {dataset.n_dates} weeks x {dataset.n_geos} geo(s) x "
           f"{dataset.n_channels} channels; {args.chains} chains x {args.tune} tune x "
           f"{args.draws} draws on {cores} cores; results in {output_dir}", flush=True)

@@ -194,3 +194,30 @@ def test_compare_to_needs_an_earlier_run(tmp_path):
                                       "--output-dir", str(tmp_path / "out")])
     with pytest.raises(ValueError, match="--compare-to: .*nope' is invalid; allowed: the output"):
         request_from_args(args, default_jobs=1)
+
+
+def test_marginal_and_curve_errors_reach_the_verdict_with_mcse():
+    tables = tables_for({"pymc:nutpie": [0.2, 0.4, 0.6], "meridian": [0.1, 0.1, 0.1]})
+    pooled = []
+    for _, fit in tables["run_status"].iterrows():
+        where = {k: fit[k] for k in ("dataset", "seed", "fitter", "priors", "run_key")}
+        where.update(channel="all", geo="all", level=np.nan)
+        pooled += [{**where, "quantity": "marginal_roas", "stat": "mean_abs_rel_error",
+                    "value": 0.1 * fit["seed"]},
+                   {**where, "quantity": "response_curve", "stat": "integrated_rel_error",
+                    "value": 0.5}]
+    tables["recovery_metrics"] = pd.concat([tables["recovery_metrics"], pd.DataFrame(pooled)],
+                                           ignore_index=True)
+    fits = verdict_fits(tables)
+    assert sorted(fits["marginal_roas_error_all"]) == pytest.approx([0.1, 0.1, 0.2, 0.2,
+                                                                     0.3, 0.3])
+    row = verdict_table(fits).set_index("fitter").loc["meridian"]
+    assert row["marginal_roas_error_all"] == pytest.approx(0.2)
+    assert row["marginal_roas_error_all_mcse"] == pytest.approx(0.1 / np.sqrt(3))
+    assert row["curve_error_all"] == pytest.approx(0.5)
+
+
+def test_fits_without_curves_have_no_marginal_error():
+    fits = verdict_fits(tables_for({"meridian": [0.1, 0.2]}))
+    assert fits["marginal_roas_error_all"].isna().all()
+    assert fits["curve_error_all"].isna().all()

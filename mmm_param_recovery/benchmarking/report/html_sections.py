@@ -35,7 +35,9 @@ VERDICT_COLUMNS = {
     "oracle_error_identified": "oracle floor", "minus_oracle_identified": "minus oracle",
     "minus_oracle_identified_mcse": "± MCSE  ", "n_identified": "identified channels",
     "roas_error_all": "ROAS err. (all)", "roas_error_all_mcse": "± MCSE ",
-    "oracle_error_all": "oracle (all)", "roas_in_hdi94": "94% coverage",
+    "oracle_error_all": "oracle (all)", "marginal_roas_error_all": "marginal ROAS err.",
+    "marginal_roas_error_all_mcse": "±  MCSE", "curve_error_all": "curve err.",
+    "curve_error_all_mcse": "±   MCSE", "roas_in_hdi94": "94% coverage",
     "roas_in_hdi94_se": "± SE", "ess_per_second": "ESS/s", "total_seconds": "wall s",
     "peak_rss_gb_max": "peak GB", "convergence": "convergence",
     "prior_flags": "prior excludes truth",
@@ -46,6 +48,10 @@ VERDICT_HELP = (
     "the mean over channels of |posterior-mean ROAS / true ROAS − 1|, over the channels the "
     "oracle identifies and over all; the <em>oracle floor</em> is the same error of a fit that "
     "knows every true transform (docs/metrics.md): no model should be expected below it. "
+    "<em>marginal ROAS err.</em>: the same error for the slope of the steady-state response "
+    "at the mean spend, all channels; <em>curve err.</em>: the posterior-mean response "
+    "curve's integrated |error| over the observed spend, relative to the true curve's area, "
+    "mean over channels (docs/metrics.md). "
     "<em>94% coverage</em>: share of channel ROAS truths inside the 94% HDI, pooled over "
     "seeds, with its binomial SE. <em>convergence</em> marks a fit with R-hat above "
     f"{RHAT_LIMIT}, any divergence or bulk ESS below {ESS_PER_CHAIN} per chain; read a "

@@ -4,7 +4,8 @@ Built from the summary tables only (nothing is re-read from the run folders):
 
 - ``verdict_fits`` (``summary/verdict_fits.csv``): one row per planned fit with the numbers
   the verdict uses: ROAS |relative error| over identified and all channels beside the
-  oracle floor, the share of channel ROAS truths inside the 94 % HDI, ESS/s, wall time,
+  oracle floor, marginal ROAS |relative error| and response-curve error (all channels),
+  the share of channel ROAS truths inside the 94 % HDI, ESS/s, wall time,
   peak memory, the convergence checks and the prior flags.
 - ``verdict_table`` (``summary/verdict.csv``): one row per (dataset, priors, fitter):
   means over the ok seeds with their Monte-Carlo standard errors, coverage with its
@@ -36,13 +37,14 @@ NOISE_SE = 2.0
 
 FIT_COLUMNS = (*FIT_ID, "run_key", "status", "roas_error_identified", "oracle_error_identified",
                "n_identified", "roas_error_all", "oracle_error_all", "n_channels",
-               "minus_oracle_identified", "minus_oracle_all", "roas_in_hdi94", "roas_in_hdi94_n",
+               "minus_oracle_identified", "minus_oracle_all", "marginal_roas_error_all",
+               "curve_error_all", "roas_in_hdi94", "roas_in_hdi94_n",
                "ess_per_second", "total_seconds",
                "peak_rss_gb", "rhat_max", "n_divergences", "ess_bulk_min", "chains",
                "convergence", "prior_flags")
 MEAN_METRICS = ("roas_error_identified", "oracle_error_identified", "minus_oracle_identified",
-                "roas_error_all", "oracle_error_all", "minus_oracle_all", "ess_per_second",
-                "total_seconds")
+                "roas_error_all", "oracle_error_all", "minus_oracle_all",
+                "marginal_roas_error_all", "curve_error_all", "ess_per_second", "total_seconds")
 """Averaged over a fitter's ok seeds, each with its MCSE; ``minus_oracle_*`` (fitter minus
 oracle on the same data, per seed) is the paired distance from the floor."""
 
@@ -70,6 +72,20 @@ def _roas_coverage(recovery: pd.DataFrame | None) -> pd.DataFrame:
                 & np.isclose(pd.to_numeric(rows["level"], errors="coerce"), 0.94)]
     return rows.groupby("run_key")["value"].agg(roas_in_hdi94="mean",
                                                 roas_in_hdi94_n="size").reset_index()
+
+
+def _curve_errors(recovery: pd.DataFrame | None) -> pd.DataFrame:
+    """Per fit: marginal ROAS mean |relative error| and the response curve's integrated
+    relative error, both the mean over channels (NaN for a fit without curves)."""
+    columns = {("marginal_roas", "mean_abs_rel_error"): "marginal_roas_error_all",
+               ("response_curve", "integrated_rel_error"): "curve_error_all"}
+    if recovery is None or "stat" not in recovery:
+        return pd.DataFrame(columns=["run_key", *columns.values()])
+    pooled = recovery[(recovery["channel"] == "all") & (recovery["geo"] == "all")]
+    frames = [pooled[(pooled["quantity"] == q) & (pooled["stat"] == s)][["run_key", "value"]]
+              .rename(columns={"value": name}) for (q, s), name in columns.items()]
+    merged = frames[0].merge(frames[1], on="run_key", how="outer")
+    return merged.drop_duplicates("run_key")
 
 
 def _prior_flags(prior_checks: pd.DataFrame | None) -> pd.DataFrame:
@@ -109,6 +125,7 @@ def verdict_fits(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     diagnostics["rhat_max"] = diagnostics[["rhat_canonical", "rhat_free"]].max(axis=1)
     parts = [
         _per_fit(tables, "recovery_vs_oracle", {c: c for c in FIT_COLUMNS[6:14]}),
+        _curve_errors(tables.get("recovery_metrics")),
         _roas_coverage(tables.get("recovery_metrics")),
         _per_fit(tables, "ess_comparison", {"ess_per_second": "ess_per_second"}),
         _per_fit(tables, "runtime_comparison", {"total_seconds": "total_seconds",
