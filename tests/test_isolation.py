@@ -117,6 +117,24 @@ def test_a_fit_reports_phases_timings_and_peak_rss(fake, dataset, tmp_path):
     assert attrs["env_cores"] == "1"  # the adapter's environment reached the child
 
 
+@pytest.mark.parametrize("state", ["off", "cold", "warm"])
+def test_the_jax_cache_state_at_launch_is_recorded_with_the_timings(fake, dataset, tmp_path,
+                                                                    monkeypatch, state):
+    cache = tmp_path / "jax_cache"
+    if state == "off":
+        monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    else:
+        monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(cache))
+        if state == "warm":
+            cache.mkdir()
+            (cache / "entry").write_bytes(b"x")
+    result = run_fit(_fake_spec(dataset), tmp_path / "out")
+    assert result.status == "ok", result.reason
+    assert result.jax_cache == state
+    assert storage.load_run(result.run_dir).timings["jax_cache"] == state
+    assert run_fit(_fake_spec(dataset), tmp_path / "out").jax_cache == state  # reused
+
+
 def test_a_completed_run_is_reused_unless_forced(fake, dataset, tmp_path):
     first = run_fit(_fake_spec(dataset), tmp_path)
     start = time.perf_counter()

@@ -286,3 +286,25 @@ def test_thread_environment_holds_only_real_xla_flags():
     assert "--xla_cpu_multi_thread_eigen=true" in meridian["XLA_FLAGS"].split()
     assert meridian["TF_NUM_INTRAOP_THREADS"] == "2" and meridian["OMP_NUM_THREADS"] == "2"
     assert all(flag.startswith("--") for flag in meridian["XLA_FLAGS"].split())
+
+
+def test_jax_cache_folder_is_ours_stamped_and_can_be_switched_off(monkeypatch, tmp_path):
+    from importlib.metadata import version
+
+    from mmm_param_recovery.benchmarking.fitters import environment as env
+
+    monkeypatch.setenv("MMM_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("MMM_JAX_CACHE", raising=False)
+    cache = env.fit_environment(2, devices=1, threads=2)
+    folder = tmp_path / f"jax-{version('jax')}-{version('jaxlib')}"
+    assert cache["JAX_COMPILATION_CACHE_DIR"] == str(folder)
+    assert env.jax_cache_state(cache) == "cold"
+    folder.mkdir()
+    assert env.jax_cache_state(cache) == "cold"
+    (folder / "entry").write_bytes(b"x")
+    assert env.jax_cache_state(cache) == "warm"
+    monkeypatch.setenv("MMM_JAX_CACHE", "0")
+    off = env.fit_environment(2, devices=1, threads=2)
+    assert "JAX_COMPILATION_CACHE_DIR" not in off
+    assert env.jax_cache_state(off) == "off"
+    assert off["XLA_FLAGS"] == cache["XLA_FLAGS"]

@@ -27,7 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from mmm_param_recovery.benchmarking.fitters.base import PreparedData, SamplingSettings
-from mmm_param_recovery.benchmarking.fitters.environment import thread_environment
+from mmm_param_recovery.benchmarking.fitters.environment import fit_environment
 from mmm_param_recovery.benchmarking.fitters.meridian_canonical import canonical_posterior
 from mmm_param_recovery.benchmarking.fitters.meridian_model import (
     MeridianModelSpec,
@@ -67,7 +67,7 @@ class MeridianAdapter:
             raise FitSpecError(
                 f"sampler: {settings.sampler!r} is invalid for meridian; allowed: None"
             )
-        return thread_environment(cores, devices=1, threads=cores)
+        return fit_environment(cores, devices=1, threads=cores)
 
     def versions(self) -> Mapping[str, str]:
         return {name: version(name) for name in _VERSIONED}

@@ -29,7 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from mmm_param_recovery.benchmarking.fitters.base import PreparedData, SamplingSettings
-from mmm_param_recovery.benchmarking.fitters.environment import thread_environment
+from mmm_param_recovery.benchmarking.fitters.environment import fit_environment
 from mmm_param_recovery.benchmarking.fitters.model_spec import PROFILES
 from mmm_param_recovery.benchmarking.fitters.pymc_canonical import canonical_posterior
 from mmm_param_recovery.benchmarking.fitters.pymc_model import (
@@ -84,7 +84,7 @@ class PyMCAdapter:
         """One process (pymc) or thread/device (others) per chain, cores shared evenly."""
         self._check(settings)
         chains = settings.chains
-        return thread_environment(cores, devices=chains, threads=cores // chains)
+        return fit_environment(cores, devices=chains, threads=cores // chains)
 
     def versions(self) -> Mapping[str, str]:
         names = dict.fromkeys((*_CORE_PACKAGES, *self.packages))

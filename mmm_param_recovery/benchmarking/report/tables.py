@@ -51,6 +51,7 @@ def runtime_table(records: Sequence[RunRecord]) -> pd.DataFrame:
         frame[column] = [(r.timings or {}).get(column, math.nan) for r in records]
     frame["peak_rss_gb"] = [(r.timings or {}).get("peak_rss_bytes", math.nan) / GIB
                             for r in records]
+    frame["jax_cache"] = [(r.timings or {}).get("jax_cache", "") for r in records]
     return frame
 
 

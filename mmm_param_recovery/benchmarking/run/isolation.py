@@ -38,6 +38,7 @@ from typing import Any
 
 import psutil
 
+from mmm_param_recovery.benchmarking.fitters.environment import jax_cache_state
 from mmm_param_recovery.benchmarking.fitters.registry import FitterEntry, get_fitter
 from mmm_param_recovery.benchmarking.run.fit_child import CHILD_RESULT, PHASE_LOG, PHASES
 from mmm_param_recovery.benchmarking.run.processes import (
@@ -70,7 +71,8 @@ class FitResult:
     """The outcome of one fit. Seconds are wall-clock; phase seconds come from the child
     (NaN for a phase that did not finish), ``total_seconds`` from the parent (start of the
     child to its exit). ``peak_rss_bytes``: the largest summed RSS of the fit's process
-    tree seen. ``run_dir`` is the completed run folder (``status == "ok"`` only);
+    tree seen; ``jax_cache`` the JAX compilation cache's state at launch (``off``,
+    ``cold``, ``warm``; "" when unknown). ``run_dir`` is the completed run folder (``status == "ok"`` only);
     ``cached`` is True when an earlier completed run of the same spec was reused."""
 
     fitter: str
@@ -82,6 +84,7 @@ class FitResult:
     postprocess_seconds: float = math.nan
     total_seconds: float = math.nan
     peak_rss_bytes: int = 0
+    jax_cache: str = ""
     exit_code: int | None = None
     run_dir: Path | None = None
     stderr_tail: str = ""
@@ -116,6 +119,7 @@ class _Watch:
     peak_rss_bytes: int = 0
     wall_seconds: float = 0.0
     phases: list[str] = field(default_factory=list)
+    jax_cache: str = ""
 
     @property
     def phase(self) -> str:
@@ -229,7 +233,7 @@ def _result_from_timings(fitter: str, key: str, timings: dict[str, Any], **extra
     names = ("build_seconds", "sampling_seconds", "postprocess_seconds", "total_seconds")
     seconds = {name: float(timings.get(name, math.nan)) for name in names}
     return FitResult(fitter, run_key=key, peak_rss_bytes=int(timings.get("peak_rss_bytes", 0)),
-                     **seconds, **extra)
+                     jax_cache=str(timings.get("jax_cache", "")), **seconds, **extra)
 
 
 def _collect(spec: FitSpec, key: str, watch: _Watch, staging: Path, final: Path) -> FitResult:
@@ -240,6 +244,7 @@ def _collect(spec: FitSpec, key: str, watch: _Watch, staging: Path, final: Path)
         **child.get("timings", {}),
         "total_seconds": watch.wall_seconds,
         "peak_rss_bytes": watch.peak_rss_bytes,
+        "jax_cache": watch.jax_cache,
         "cores": spec.cores,
         "machine": _machine(),
     }
@@ -265,7 +270,10 @@ def _launch(spec: FitSpec, entry: FitterEntry, adapter: Any, staging: Path,
            "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "mmm_param_recovery.benchmarking.run.fit_child",
                str(staging), entry.adapter]
-    return _supervise(command, env, staging, spec.timeout_seconds, on_phase)
+    cache = jax_cache_state(env)
+    watch = _supervise(command, env, staging, spec.timeout_seconds, on_phase)
+    watch.jax_cache = cache
+    return watch
 
 
 def _run_fit(spec: FitSpec, output_dir: Path, on_phase, force: bool) -> FitResult:

@@ -53,7 +53,8 @@ def _with_metrics(planned: PlannedFit, result: isolation.FitResult, truth) -> Ru
     written beside it, under the run key's lock)."""
     timings = {"build_seconds": result.build_seconds, "sampling_seconds": result.sampling_seconds,
                "postprocess_seconds": result.postprocess_seconds,
-               "total_seconds": result.total_seconds, "peak_rss_bytes": result.peak_rss_bytes}
+               "total_seconds": result.total_seconds, "peak_rss_bytes": result.peak_rss_bytes,
+               "jax_cache": result.jax_cache}
     try:
         idata = storage.load_run(result.run_dir, result.run_key, check_metrics=False).posterior()
         metrics = compute_run_metrics(idata, truth, result.run_key, result.sampling_seconds,
