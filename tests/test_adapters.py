@@ -178,8 +178,8 @@ def test_response_curve_is_the_library_own_settled_contribution(fitter, tmp_path
                                                                 tmp_path):
     """With spend constant from weeks SPEND_STARTS on, once the adstock has settled, the
     library's own weekly contribution (from its graph, per draw) is the steady-state
-    response at the observed spend: the curve's point at the largest observed weekly spend (fraction 1)
-    must equal it, draw by draw, to 1e-6 relative. This ties our reading of each
+    response at the observed spend: the curve's point at the largest observed weekly
+    spend (fraction 1) must equal it, draw by draw, to 1e-6 relative. This ties our reading of each
     library's saturation, scalings and geo effects to the library itself."""
     flat = {f"channels.{c}.{key}": value for c, start in enumerate(SPEND_STARTS)
             for key, value in (("spend_noise", 0.0), ("pattern", "delayed_start"),

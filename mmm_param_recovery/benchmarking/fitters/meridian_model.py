@@ -2,8 +2,9 @@
 
 Structure shared by all profiles: revenue KPI (``y``), media = spend, population = the
 ``population`` column or ones, adstock before Hill, ``max_lag=7`` (lags 0..7, the window
-of PyMC-Marketing and of the data), ``meridian_knots(n)`` equally spaced knots, log-normal geo media effects and one residual sigma per geo (geo
-models; a one-geo dataset is a national model, where Meridian fixes both).
+of PyMC-Marketing and of the data), ``meridian_knots(n)`` equally spaced knots,
+log-normal geo media effects and one residual sigma per geo (geo models; a one-geo
+dataset is a national model, where Meridian fixes both).
 
 - ``seed``: coefficient priors ``beta_m ~ LogNormal(0, spend-share sigma)``, adstock
   decay ``alpha_m ~ Beta(1, 3)`` (the original design); Meridian's defaults otherwise.

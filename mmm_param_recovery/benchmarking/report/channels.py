@@ -18,7 +18,8 @@ STATS = {("posterior_mean", None): "posterior_mean", ("hdi_low", 0.94): "hdi94_l
          ("hdi_high", 0.94): "hdi94_high", ("in_hdi", 0.94): "in_hdi94",
          ("true", None): "true_roas"}
 MARGINAL_STATS = {("posterior_mean", None): "marginal_posterior_mean",
-                  ("hdi_low", 0.94): "marginal_hdi94_low", ("hdi_high", 0.94): "marginal_hdi94_high",
+                  ("hdi_low", 0.94): "marginal_hdi94_low",
+                  ("hdi_high", 0.94): "marginal_hdi94_high",
                   ("in_hdi", 0.94): "marginal_in_hdi94", ("true", None): "true_marginal_roas"}
 CURVE_STATS = {("integrated_rel_error", None): "curve_rel_error",
                ("band_coverage", 0.94): "curve_band_coverage94"}

@@ -130,7 +130,8 @@ CAPTIONS = (
     ("response_curves_*", "Per channel, the true steady-state response curve (black) "
      "against each fitter's posterior mean and 94% HDI: weekly contribution (sum over geos) "
      "of a constant weekly spend. Grey: outside the observed weekly spends (darker beyond the "
-     "largest, lighter below the smallest), where every curve is an extrapolation; dotted: the mean spend, where marginal ROAS (the slope) is read."),
+     "largest, lighter below the smallest), where every curve is an extrapolation; dotted: "
+     "the mean spend, where marginal ROAS (the slope) is read."),
     ("model_comparison_*", "Posterior-mean mu (expected y, no noise) of each fitter summed "
      "over geos against observed y; the lower panel shows the difference."),
 )

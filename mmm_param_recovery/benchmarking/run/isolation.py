@@ -72,8 +72,9 @@ class FitResult:
     (NaN for a phase that did not finish), ``total_seconds`` from the parent (start of the
     child to its exit). ``peak_rss_bytes``: the largest summed RSS of the fit's process
     tree seen; ``jax_cache`` the JAX compilation cache's state at launch (``off``,
-    ``cold``, ``warm``; "" when unknown). ``run_dir`` is the completed run folder (``status == "ok"`` only);
-    ``cached`` is True when an earlier completed run of the same spec was reused."""
+    ``cold``, ``warm``; "" when unknown). ``run_dir`` is the completed run folder
+    (``status == "ok"`` only); ``cached`` is True when an earlier completed run of the
+    same spec was reused."""
 
     fitter: str
     status: str
