@@ -48,8 +48,9 @@ def jax_cache_environment() -> dict[str, str]:
 
 
 def jax_cache_state(env: dict[str, str]) -> str:
-    """``off`` (no cache), ``cold`` (empty or absent folder) or ``warm`` (entries present)
-    for a fit launched with ``env``; recorded with the fit's timings."""
+    """``off`` (no cache), ``cold`` (empty or absent folder) or ``warm`` (entries present,
+    from any earlier fit: whether this fit's own programs are among them shows only in
+    its time) for a fit launched with ``env``; recorded with the fit's timings."""
     folder = env.get(JAX_CACHE_VARIABLE)
     if not folder:
         return "off"
