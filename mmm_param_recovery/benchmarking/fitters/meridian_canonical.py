@@ -101,14 +101,13 @@ def _response(model: Meridian, posterior: xr.Dataset, coords: dict):
     beta = posterior["beta_gm"] if "beta_gm" in posterior else posterior["beta_m"]
     amplitude = _on_canonical(beta * std * population, coords)
     media_scale = _on_canonical(media_scale, coords)
+    ec, slope = (_on_canonical(posterior[name], coords) for name in ("ec_m", "slope_m"))
 
     def response(spend: xr.DataArray) -> xr.DataArray:
         chosen = {"channel": spend["channel"].values}
         media = (spend / media_scale.sel(chosen)).transpose("geo", "spend_point", "channel")
-        hill = HillTransformer(
-            ec=_on_canonical(posterior["ec_m"], coords).sel(chosen).values,
-            slope=_on_canonical(posterior["slope_m"], coords).sel(chosen).values,
-        ).forward(media.values)
+        hill = HillTransformer(ec=ec.sel(chosen).values, slope=slope.sel(chosen).values
+                               ).forward(media.values)
         values = xr.DataArray(np.asarray(hill), dims=(*SAMPLE_DIMS, "geo", "spend_point",
                                                       "channel"), coords=media.coords)
         return (values * amplitude.sel(chosen)).transpose(

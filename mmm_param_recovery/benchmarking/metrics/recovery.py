@@ -238,30 +238,43 @@ def _mean_abs_rel_error_row(name: str, draws: xr.DataArray, truth: xr.DataArray)
 
 
 def _response_rows(ds: xr.Dataset, truth: xr.Dataset) -> list[Row]:
-    """Marginal ROAS (per channel and geo, per channel, mean over channels) and the
-    steady-state response curve per channel: ``integrated_rel_error`` over the observed
-    spend range (``response_curve_error``) and ``band_coverage`` at 0.94, the share of
-    observed grid points (0 excluded) whose true value lies in the pointwise 94 % HDI."""
+    """``response_curve comparable`` (0 with a note naming what is missing), then the
+    marginal ROAS and response-curve rows when both sides have curves."""
     missing = [f"{where} has no {name}" for where, data in (("posterior", ds), ("truth", truth))
                for name in CURVE_VARIABLES if name not in data.data_vars]
     if missing:
         return [metric_row("response_curve", "comparable", 0.0, channel=ALL, geo=ALL,
                            note="; ".join(missing))]
-    rows = [metric_row("response_curve", "comparable", 1.0, channel=ALL, geo=ALL)]
-    rows += _scalar_rows("marginal_roas", ds["marginal_roas_by_geo"], truth["marginal_roas_by_geo"])
+    return [metric_row("response_curve", "comparable", 1.0, channel=ALL, geo=ALL),
+            *_marginal_rows(ds, truth), *_curve_rows(ds, truth)]
+
+
+def _marginal_rows(ds: xr.Dataset, truth: xr.Dataset) -> list[Row]:
+    """Marginal ROAS per channel and geo, per channel, and the mean over channels."""
+    rows = _scalar_rows("marginal_roas", ds["marginal_roas_by_geo"],
+                        truth["marginal_roas_by_geo"])
     rows += _scalar_rows("marginal_roas", ds["marginal_roas"], truth["marginal_roas"])
     rows.append(_mean_abs_rel_error_row("marginal_roas", ds["marginal_roas"],
                                         truth["marginal_roas"]))
+    return rows
+
+
+def _curve_rows(ds: xr.Dataset, truth: xr.Dataset) -> list[Row]:
+    """Per channel ``integrated_rel_error`` over the observed spend range
+    (``response_curve_error``) and ``band_coverage`` at 0.94 (share of observed grid
+    points, 0 excluded, whose true value lies in the pointwise 94 % HDI); the mean error
+    over channels."""
     curve, true_curve = ds["response_curve"], truth["response_curve"]
     check_same_coords(curve, true_curve, "response_curve")
     observed = {"spend_point": np.flatnonzero(observed_range(truth, include_zero=True).values)}
     error = response_curve_error(truth["response_spend"].isel(observed), true_curve.isel(observed),
                                  curve.isel(observed), grid_dim="spend_point")
     band = {"spend_point": np.flatnonzero(observed_range(truth).values)}
-    ordered = np.sort(samples_last(curve.isel(band), ("channel", "spend_point")), axis=-1)
-    low, high = hdi_sorted(ordered, 0.94)
-    true = true_curve.isel(band).transpose("channel", "spend_point").values
-    coverage = ((low <= true) & (true <= high)).mean(axis=-1)
+    dims = ("channel", "spend_point")
+    stats = scalar_recovery_stats(samples_last(curve.isel(band), dims),
+                                  true_curve.isel(band).transpose(*dims).values)
+    coverage = stats[Stat("in_hdi", 0.94)].mean(axis=-1)
+    rows = []
     for channel, value, covered in zip(error["channel"].values, error.values, coverage,
                                        strict=True):
         rows.append(metric_row("response_curve", "integrated_rel_error", float(value),

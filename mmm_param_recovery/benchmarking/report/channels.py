@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from mmm_param_recovery.benchmarking.report.tables import channel_columns, channel_roas_rows
+from mmm_param_recovery.benchmarking.report.tables import channel_columns, channel_rows
 
 STATS = {("posterior_mean", None): "posterior_mean", ("hdi_low", 0.94): "hdi94_low",
          ("hdi_high", 0.94): "hdi94_high", ("in_hdi", 0.94): "in_hdi94",
@@ -38,14 +38,14 @@ def channel_recovery_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     recovery = tables.get("recovery_metrics")
     if recovery is None or recovery.empty or "stat" not in recovery:
         return pd.DataFrame(columns=list(COLUMNS))
-    rows = channel_roas_rows(recovery).reindex(columns=list(dict.fromkeys(
+    rows = channel_rows(recovery).reindex(columns=list(dict.fromkeys(
         [*recovery.columns, *FLAGS])))
     keys = ["run_key", "channel"]
     columns = ["dataset", "seed", "fitter", "priors", *FLAGS]  # in order of appearance
     identity = rows.groupby(keys, as_index=False, sort=False)[columns].first()
     wide = identity.merge(channel_columns(rows, STATS), on=keys, how="left")
     for quantity, names in (("marginal_roas", MARGINAL_STATS), ("response_curve", CURVE_STATS)):
-        extra = channel_roas_rows(recovery, quantity)
+        extra = channel_rows(recovery, quantity)
         if not extra.empty:
             wide = wide.merge(channel_columns(extra, names), on=keys, how="left")
     oracle = tables.get("oracle")

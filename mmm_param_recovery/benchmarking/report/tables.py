@@ -107,7 +107,7 @@ def performance_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     return _wide(records, rows.assign(geo=rows["geo"].fillna(ALL)), by_geo=True)
 
 
-def channel_roas_rows(rows: pd.DataFrame, quantity: str = "roas") -> pd.DataFrame:
+def channel_rows(rows: pd.DataFrame, quantity: str = "roas") -> pd.DataFrame:
     """The recovery rows of each channel's ``quantity`` pooled over geos (default: ROAS;
     ``geo == all``, ``channel != all``)."""
     return rows[(rows["quantity"] == quantity) & (rows["geo"] == ALL)
@@ -159,7 +159,7 @@ def prior_check_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     prior = family_rows(records, "prior")
     recovery = family_rows(records, "recovery")
     table = channel_columns(prior, PRIOR_COLUMNS).merge(
-        channel_columns(channel_roas_rows(recovery), POSTERIOR_COLUMNS),
+        channel_columns(channel_rows(recovery), POSTERIOR_COLUMNS),
         on=["run_key", "channel"], how="left")
     base = _identity_frame(records)[list(IDENTITY)]
     merged = base.merge(table, on="run_key", how="left")
@@ -213,7 +213,7 @@ def _with_identified(rows: pd.DataFrame, oracle: pd.DataFrame | None) -> pd.Data
 def _roas_errors(rows: pd.DataFrame, oracle: pd.DataFrame) -> pd.DataFrame:
     """Per fit: mean |ROAS rel. error| over all and over identified channels, beside the
     oracle's on the same data, and the fitter-minus-oracle difference."""
-    roas = channel_roas_rows(rows)
+    roas = channel_rows(rows)
     roas = roas[roas["stat"] == "rel_error"]
     roas = _with_identified(roas.assign(error=roas["value"].abs()), oracle)
     floor = oracle.dropna(subset=["channel"])[[*ORACLE_KEY, "roas_abs_rel_error"]]

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from mmm_param_recovery.benchmarking.report.tables import channel_roas_rows
+from mmm_param_recovery.benchmarking.report.tables import channel_rows
 
 FIT_ID = ("dataset", "seed", "fitter", "priors")
 GROUP = ("dataset", "priors", "fitter")
@@ -67,7 +67,7 @@ def _roas_coverage(recovery: pd.DataFrame | None) -> pd.DataFrame:
     """Per fit: share (and count) of channels whose true ROAS lies in the 94 % HDI."""
     if recovery is None or "stat" not in recovery:
         return pd.DataFrame(columns=["run_key", "roas_in_hdi94", "roas_in_hdi94_n"])
-    rows = channel_roas_rows(recovery)
+    rows = channel_rows(recovery)
     rows = rows[(rows["stat"] == "in_hdi")
                 & np.isclose(pd.to_numeric(rows["level"], errors="coerce"), 0.94)]
     return rows.groupby("run_key")["value"].agg(roas_in_hdi94="mean",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
@@ -33,7 +32,6 @@ def plot_response_recovery(posteriors: Mapping[str, Posterior], truth: xr.Datase
     curves = {fitter: _curve(post, true) for fitter, post in posteriors.items()}
     channels = [str(c) for c in true["channel"].values]
     fig, axes = _grid(len(channels), ncols=3, panel_size=(4.2, 2.8), sharex=False)
-    mean_spend = truth["spend"].sum("geo").mean("date")
     for ax, channel in zip(axes, channels, strict=True):
         spend = truth["response_spend"].sel(channel=channel).values
         for fitter, curve in curves.items():
@@ -43,15 +41,12 @@ def plot_response_recovery(posteriors: Mapping[str, Posterior], truth: xr.Datase
             ax.fill_between(spend, low, high, color=color, alpha=0.25, lw=0)
             ax.plot(spend, mean, color=color, lw=1.3, label=fitter)
         ax.plot(spend, true.sel(channel=channel).values, color="black", lw=1.4, label="truth")
-        fraction = truth["spend_fraction"].values
-        if fraction[-1] > 1.0:
-            observed_max = spend[np.argmin(np.abs(fraction - 1.0))]
-            ax.axvspan(observed_max, spend[-1], color="0.85", lw=0, zorder=0)
-        lowest = float(truth["spend"].sum("geo").sel(channel=channel).min())
-        if lowest > 0:
-            ax.axvspan(0, lowest, color="0.93", lw=0, zorder=0)
+        weekly = truth["spend"].sum("geo").sel(channel=channel)
+        ax.axvspan(float(weekly.max()), spend[-1], color="0.85", lw=0, zorder=0)
+        if float(weekly.min()) > 0:
+            ax.axvspan(0, float(weekly.min()), color="0.93", lw=0, zorder=0)
         ax.set_xlim(0, spend[-1])
-        ax.axvline(float(mean_spend.sel(channel=channel)), color="0.4", ls=":", lw=1)
+        ax.axvline(float(weekly.mean()), color="0.4", ls=":", lw=1)
         ax.set_title(channel, fontsize=10)
         ax.set_xlabel("weekly spend", fontsize=8)
     axes[0].set_ylabel("weekly contribution", fontsize=8)
