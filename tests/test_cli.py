@@ -184,6 +184,10 @@ def test_resume_after_kill(tmp_path, user_dataset):
     (("--chains", "two"), "invalid int value"),
     (("--no-such-flag",), "unrecognized arguments"),
     (("--dataset-file", "missing.csv"), "--truth-file: missing"),
+    (("--fitter-option", "saturation=tanh"), "--fitter-option saturation: 'tanh' is invalid"),
+    (("--fitter-option", "saturation"), "--fitter-option: 'saturation' is invalid"),
+    (("--libraries", "meridian", "--fitter-option", "saturation=hill"),
+     "KEY one of no keys (the selected fitters take none)"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, expected):
     output = tmp_path / "out"
@@ -221,7 +225,7 @@ def test_help_documents_every_flag_with_default():
     for flag in ("--datasets", "--samplers", "--libraries", "--chains", "--draws", "--tune",
                  "--target-accept", "--seed", "--seeds", "--force-rerun", "--no-force-rerun",
                  "--plots-only", "--output-dir", "--jobs", "--timeout", "--dataset-file",
-                 "--truth-file", "--list"):
+                 "--truth-file", "--list", "--fitter-option"):
         assert flag in completed.stdout
     assert "(default: 0.9)" in completed.stdout and "(default: data/results)" in completed.stdout
 
@@ -229,7 +233,8 @@ def test_help_documents_every_flag_with_default():
 def test_list_names_every_preset_and_fitter():
     completed = run_cli("--list", timeout=120)
     assert completed.returncode == 0
-    for name in ("small_business", "large_business", "208x50x30x10", "pymc:blackjax", "meridian"):
+    for name in ("small_business", "large_business", "208x50x30x10", "pymc:blackjax", "meridian",
+                 "shared_dgp", "saturation=hill_sigmoid|hill"):
         assert name in completed.stdout
 
 

@@ -47,13 +47,15 @@ def _as_dist(prior) -> Dist:
 
 
 def test_pymc_library_defaults_are_the_installed_ones():
-    from pymc_marketing.mmm import GeometricAdstock, HillSaturationSigmoid
+    from pymc_marketing.mmm import GeometricAdstock, HillSaturation, HillSaturationSigmoid
     from pymc_marketing.mmm.linear_trend import LinearTrend
     from pymc_marketing.mmm.multidimensional import MMM
 
-    mmm = MMM(date_column="date", target_column="y", channel_columns=["a", "b"], dims=("geo",),
-              adstock=GeometricAdstock(l_max=8), saturation=HillSaturationSigmoid())
-    defaults = {key: _as_dist(prior) for key, prior in mmm.model_config.items()}
+    defaults = {}
+    for saturation in (HillSaturationSigmoid(), HillSaturation()):
+        mmm = MMM(date_column="date", target_column="y", channel_columns=["a", "b"],
+                  dims=("geo",), adstock=GeometricAdstock(l_max=8), saturation=saturation)
+        defaults.update({key: _as_dist(prior) for key, prior in mmm.model_config.items()})
     defaults["trend_delta"] = _as_dist(LinearTrend().priors["delta"])
     assert defaults == pymc_model.LIBRARY_DEFAULTS
     assert LinearTrend().n_changepoints == pymc_model.TREND_CHANGEPOINTS
@@ -97,11 +99,24 @@ def test_profiles_differ_where_documented(small):
         pymc_model.pymc_model_spec(data, channels, controls, "fancy")
 
 
-def test_matched_calibration_hits_the_target_interval_in_fresh_draws(small):
+def test_hill_saturation_moves_the_seed_asymptote_prior_to_beta(small):
+    data, channels, controls = small
+    sigmoid = dict(pymc_model.pymc_model_spec(data, channels, controls, "seed").priors)
+    hill = dict(pymc_model.pymc_model_spec(data, channels, controls, "seed", "hill").priors)
+    assert hill["saturation_beta"] == sigmoid["saturation_sigma"]
+    assert hill["saturation_slope"] == hill["saturation_kappa"] == sigmoid["saturation_lam"]
+    assert "saturation_sigma" not in hill
+    with pytest.raises(FitSpecError, match="settings.options.saturation: 'tanh' is invalid"):
+        pymc_model.pymc_model_spec(data, channels, controls, "seed", "tanh")
+
+
+@pytest.mark.parametrize("saturation", pymc_model.SATURATIONS)
+def test_matched_calibration_hits_the_target_interval_in_fresh_draws(small, saturation):
     data, channels, _ = small
-    prior = calibration.matched_sigma_prior(data, channels, pymc_model.LIBRARY_DEFAULTS)
-    parts = calibration.unit_sigma_roas_by_geo(data, channels, pymc_model.LIBRARY_DEFAULTS,
-                                               n=4000, seed=11)
+    defaults = pymc_model.LIBRARY_DEFAULTS
+    prior = calibration.matched_asymptote_prior(data, channels, defaults, saturation)
+    parts = calibration.unit_asymptote_roas_by_geo(data, channels, defaults, saturation,
+                                                   n=4000, seed=11)
     z = np.random.default_rng(12).normal(size=parts.shape[:2])
     _, mu, sigma = MATCHED_ROAS_PRIOR
     target = np.exp(mu + np.array([-Z95, Z95]) * sigma)
@@ -114,13 +129,17 @@ def test_matched_calibration_hits_the_target_interval_in_fresh_draws(small):
             assert achieved[1] / achieved[0] >= 0.7 * target[1] / target[0]
 
 
+@pytest.mark.parametrize("saturation", pymc_model.SATURATIONS)
 @pytest.mark.parametrize("profile", PROFILES)
-def test_built_pymc_model_holds_the_spec_priors(small, profile):
+def test_built_pymc_model_holds_the_spec_priors(small, profile, saturation):
     data, channels, controls = small
-    spec = pymc_model.pymc_model_spec(data, channels, controls, profile)
+    spec = pymc_model.pymc_model_spec(data, channels, controls, profile, saturation)
     mmm = pymc_model.build_pymc_model_from_spec(data, spec)
     priors = dict(spec.priors)
-    assert _as_dist(mmm.saturation.priors["sigma"]) == priors["saturation_sigma"]
+    assert type(mmm.saturation).__name__ == {"hill_sigmoid": "HillSaturationSigmoid",
+                                             "hill": "HillSaturation"}[saturation]
+    for name in pymc_model.SATURATIONS[saturation]:
+        assert _as_dist(mmm.saturation.priors[name]) == priors[f"saturation_{name}"]
     assert _as_dist(mmm.adstock.priors["alpha"]) == priors["adstock_alpha"]
     names = {v.name for v in mmm.model.free_RVs}
     assert ("delta" in names) == (profile != "seed")  # LinearTrend's changepoint slopes

@@ -208,6 +208,19 @@ def test_run_key_changes_with_every_model_spec_field(fitter, profile):
     assert len(keys) == len(leaves) + 1
 
 
+@pytest.mark.parametrize("fitter", ["pymc:pymc", "pymc:nutpie", "pymc:numpyro", "pymc:blackjax"])
+def test_saturation_option_reaches_the_model_spec_and_the_run_key(fitter):
+    default, hill = _spec(fitter), _spec(fitter, options={"saturation": "hill"})
+    assert default.model_dict["saturation"] == "hill_sigmoid"
+    assert hill.model_dict["saturation"] == "hill" and "saturation_kappa" in hill.model_dict[
+        "priors"]
+    assert run_key(default, VERSIONS) != run_key(hill, VERSIONS)
+    with pytest.raises(FitSpecError, match="settings.options.saturation: 'tanh' is invalid"):
+        _spec(fitter, options={"saturation": "tanh"})
+    with pytest.raises(FitSpecError, match="settings.options \\(of meridian\\)"):
+        _spec("meridian", options={"saturation": "hill"})
+
+
 def test_model_spec_is_written_whole_into_the_spec_dict():
     spec = _spec("meridian", profile="seed")
     priors = spec_to_dict(spec)["model"]["priors"]
@@ -264,7 +277,8 @@ def test_fewer_draws_make_large_business_fit_in_memory():
 
 def test_options_are_data_on_the_registry_entry():
     assert get_fitter("pymc:nutpie").options["nutpie_backend"] == ("numba", "jax")
-    assert dict(get_fitter("pymc:pymc").options) == {}
+    assert dict(get_fitter("pymc:pymc").options) == {"saturation": ("hill_sigmoid", "hill")}
+    assert dict(get_fitter("meridian").options) == {}
     with pytest.raises(TypeError):
         get_fitter("pymc:nutpie").options["x"] = ("y",)  # type: ignore[index]
 

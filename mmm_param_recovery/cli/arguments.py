@@ -147,6 +147,27 @@ def _check_profiles(profiles: list[str], fitters: tuple[str, ...]) -> tuple[str,
     return chosen
 
 
+def _check_fitter_options(texts: list[str], fitters: tuple[str, ...]) -> tuple[tuple[str, str],
+                                                                               ...]:
+    """``--fitter-option KEY=VALUE`` pairs, each KEY taken by a selected fitter and each
+    VALUE one that fitter allows; later pairs replace earlier ones with the same KEY."""
+    options: dict[str, str] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        takers = [f for f in fitters if key in get_fitter(f).options]
+        allowed = {k: v for f in fitters for k, v in get_fitter(f).options.items()}
+        if not sep or not takers:
+            raise invalid("--fitter-option", text, "KEY=VALUE with KEY one of "
+                          f"{sorted(allowed) or 'no keys (the selected fitters take none)'}",
+                          ConfigError)
+        values = get_fitter(takers[0]).options[key]
+        if value not in values:
+            raise invalid(f"--fitter-option {key}", value, ", ".join(map(str, values)),
+                          ConfigError)
+        options[key] = value
+    return tuple(sorted(options.items()))
+
+
 def _check_executor(name: str, ray_address: str | None) -> str:
     """``--executor`` (and ``--ray-address``, which only ``ray`` takes)."""
     from mmm_param_recovery.benchmarking.run.executors import EXECUTORS, require_ray
@@ -183,6 +204,7 @@ def request_from_args(args: argparse.Namespace, default_jobs: int) -> BenchmarkR
     samplers = _check_choices("--samplers", args.samplers, list_samplers())
     fitters = select_fitters(libraries, samplers)
     profiles = _check_profiles(args.priors, fitters)
+    fitter_options = _check_fitter_options(args.fitter_option, fitters)
     _check_output_dir(Path(args.output_dir))
     compare_to = _check_compare_to(args.compare_to, Path(args.output_dir))
     executor = _check_executor(args.executor, args.ray_address)
@@ -192,7 +214,7 @@ def request_from_args(args: argparse.Namespace, default_jobs: int) -> BenchmarkR
         draws=args.draws, tune=args.tune, target_accept=args.target_accept,
         output_dir=args.output_dir, jobs=args.jobs or default_jobs, timeout=args.timeout,
         force_rerun=args.force_rerun, plots_only=args.plots_only, compare_to=compare_to,
-        executor=executor, ray_address=args.ray_address,
+        executor=executor, ray_address=args.ray_address, fitter_options=fitter_options,
     )
 
 
@@ -207,6 +229,9 @@ def describe_available() -> str:
                 f"{len(result['config'].channels)}x{len(result['config'].controls)}")
         lines.append(f"  {name:<18} {size:<14} media {truth['media_share']:.0%}, "
                      f"ROAS {roas.min():.2f}-{roas.max():.2f}")
-    lines.append("fitters (library:sampler):")
-    lines += [f"  {name}" for name in list_fitters()]
+    lines.append("fitters (library:sampler) and their --fitter-option KEY=VALUE (default first):")
+    for name in list_fitters():
+        options = "; ".join(f"{key}={'|'.join(map(str, values))}"
+                            for key, values in get_fitter(name).options.items())
+        lines.append(f"  {name:<18} {options}".rstrip())
     return "\n".join(lines)

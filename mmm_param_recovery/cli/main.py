@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--datasets", nargs="+", default=None, metavar="NAME",
         help=f"presets to generate and fit: {', '.join(BUSINESS_PRESETS)} (also basic, "
-        "seasonal, multi_region) (default: small_business, or none with --dataset-file)")
+        "seasonal, multi_region, shared_dgp) (default: small_business, or none with "
+        "--dataset-file)")
     add("--samplers", nargs="+", default=["nutpie"], metavar="NAME",
         help=f"NUTS samplers of the libraries that offer several: {', '.join(list_samplers())}")
     add("--libraries", nargs="+", default=list(list_libraries()), metavar="NAME",
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"prior profiles, each fitted by every fitter: {', '.join(PROFILES)} (seed: the "
         "original spend-share priors; library: each library's defaults; matched: the same "
         "ROAS prior for both; see docs/models.md)")
+    add("--fitter-option", action="append", default=[], metavar="KEY=VALUE",
+        help="an option of every selected fitter that takes KEY, repeatable; e.g. "
+        "saturation=hill (PyMC-Marketing's Hill function instead of its Hill sigmoid, the "
+        "form shared_dgp is built in) or nutpie_backend=jax; --list shows each fitter's "
+        "options (default: none, each fitter's defaults)")
     add("--chains", type=int, default=4, help="MCMC chains per fit")
     add("--draws", type=int, default=1000, help="kept draws per chain")
     add("--tune", type=int, default=1000, help="warm-up (tuning) iterations per chain")

@@ -21,7 +21,9 @@ from .transforms import ADSTOCK_FUNCTIONS, SATURATION_FUNCTIONS
 SPEND_PATTERNS = ("linear_trend", "seasonal", "delayed_start", "on_off", "custom")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _ADSTOCK_PARAMS = {"geometric": {"alpha"}, "delayed": {"alpha", "theta"}, "weibull": {"lam", "k"}}
-_SATURATION_PARAMS = {"hill": {"slope", "kappa"}, "logistic": {"lam"}}
+_SATURATION_PARAMS = {"hill": {"slope", "kappa"}, "logistic": {"lam"},
+                      "hill_sigmoid": {"beta", "lam"}}
+SEASONALITY_CLOCKS = ("weeks", "day_of_year")
 
 
 
@@ -47,8 +49,9 @@ class TransformConfig:
     ``adstock_params``: geometric {alpha in [0,1)}, delayed {alpha in [0,1), theta >= 0},
     weibull {lam > 0, k > 0}; ``adstock_lmax`` lags (weeks); ``adstock_normalize``
     divides the lag weights by their sum (then adstock keeps the spend's total).
-    ``saturation_params``: hill {slope > 0, kappa > 0}, logistic {lam > 0}, where
-    kappa/lam are in units of the channel's reference spend.
+    ``saturation_params``: hill {slope > 0, kappa > 0}, logistic {lam > 0}, hill_sigmoid
+    {beta > 0, lam > 0} (PyMC-Marketing's Hill sigmoid scaled to asymptote 1), where
+    kappa, lam and 1/beta are in units of the channel's reference spend.
     """
 
     adstock_fun: str = "geometric"
@@ -240,7 +243,9 @@ class MMMDataConfig:
 
     ``base_sales``: weekly baseline revenue of an average geo (currency);
     ``trend_growth``: relative baseline change over the window; ``seasonality_amplitude``:
-    relative amplitude of the yearly baseline cycle (period 52.18 weeks);
+    relative amplitude of the yearly baseline cycle, a sine of ``seasonality_clock``:
+    ``weeks`` (the week index over a 52.18-week period) or ``day_of_year`` (the calendar
+    day over 365.25 days, as a Fourier basis on dates sees it);
     ``noise_level``: observation-noise sd as a fraction of the geo's mean baseline.
     """
 
@@ -254,6 +259,7 @@ class MMMDataConfig:
     base_sales: float = 20000.0
     trend_growth: float = 0.1
     seasonality_amplitude: float = 0.1
+    seasonality_clock: str = "weeks"
     noise_level: float = 0.05
     seed: int = 42
 
@@ -288,6 +294,9 @@ def validate_config(config: MMMDataConfig) -> MMMDataConfig:
     if not 0 <= config.seasonality_amplitude < 1:
         raise invalid("seasonality_amplitude", config.seasonality_amplitude, "0 <= value < 1",
                       ConfigError)
+    if config.seasonality_clock not in SEASONALITY_CLOCKS:
+        raise invalid("seasonality_clock", config.seasonality_clock,
+                      f"one of {SEASONALITY_CLOCKS}", ConfigError)
     if not -1 < config.trend_growth:
         raise invalid("trend_growth", config.trend_growth, "a number > -1", ConfigError)
     return config

@@ -58,10 +58,26 @@ def generate_baseline(config: MMMDataConfig, regions: RegionalVariation) -> dict
     level = config.base_sales * regions.baseline[np.newaxis, :]
     intercept = np.broadcast_to(level, (config.n_periods, level.shape[1])).copy()
     trend = level * config.trend_growth * t / max(config.n_periods - 1, 1)
-    seasonality = level * config.seasonality_amplitude * np.sin(2 * np.pi * t / WEEKS_PER_YEAR)
+    seasonality = level * config.seasonality_amplitude * np.sin(2 * np.pi * _year_fraction(config))
     baseline = intercept + trend + seasonality
     return {"intercept": intercept, "trend": trend, "seasonality": seasonality,
             "baseline": baseline}
+
+
+DAYS_PER_YEAR = 365.25
+
+
+def _year_fraction(config: MMMDataConfig) -> np.ndarray:
+    """Position in the yearly cycle per period, (date, 1): week index / 52.18, or the
+    calendar day of the week's date / 365.25 (``seasonality_clock``)."""
+    if config.seasonality_clock == "day_of_year":
+        days = _dates(config).dayofyear.to_numpy(dtype=float)
+        return (days / DAYS_PER_YEAR)[:, np.newaxis]
+    return np.arange(config.n_periods, dtype=float)[:, np.newaxis] / WEEKS_PER_YEAR
+
+
+def _dates(config: MMMDataConfig) -> pd.DatetimeIndex:
+    return pd.date_range(config.start_date, periods=config.n_periods, freq="W-MON")
 
 
 def _control_coefficients(config: MMMDataConfig, regions: RegionalVariation) -> np.ndarray:
@@ -85,7 +101,7 @@ def _long_frame(keys: pd.DataFrame, values: np.ndarray, columns: list[str]) -> p
 
 
 def _keys(config: MMMDataConfig, geos: tuple[str, ...]) -> pd.DataFrame:
-    dates = pd.date_range(config.start_date, periods=config.n_periods, freq="W-MON")
+    dates = _dates(config)
     return pd.DataFrame({
         "date": np.repeat(dates.values, len(geos)),
         "geo": np.tile(np.array(geos, dtype=object), config.n_periods),

@@ -2,7 +2,8 @@
 
 Sizes (periods x geos x channels x controls): small_business 104x1x4x2,
 growing_business 131x2x6x2, medium_business 156x8x8x4, large_business 208x50x30x10,
-basic 104x1x2x0, seasonal 104x1x3x1, multi_region 104x5x3x1. The baseline of each
+basic 104x1x2x0, seasonal 104x1x3x1, multi_region 104x5x3x1, shared_dgp 104x1x4x2,
+meridian_native 104x5x3x1, pymc_native 104x1x4x2. The baseline of each
 preset is set from its channels so that media is a realistic share of y; every random
 choice (large_business draws its channels) comes from the ``preset`` stream of the seed.
 """
@@ -123,6 +124,67 @@ def _random_channel(rng: np.random.Generator, index: int) -> ChannelConfig:
                     float(rng.uniform(1.0, 5.0)), transform, pattern, **params)
 
 
+def _shared_dgp(seed: int) -> MMMDataConfig:
+    """small_business's channels in a form both models represent exactly: one geo (so
+    per-geo and global spend scaling coincide), geometric adstock over lags 0..7, Hill
+    saturation with slope 1, and a flat baseline whose season and trend are supplied as
+    noise-free observed controls."""
+    channels = [
+        _channel("tv", 5000, 3.0, _geometric(0.6, kappa=1.2, slope=1.0), "seasonal",
+                 amplitude=0.4),
+        _channel("search", 3000, 4.0, _geometric(0.2, kappa=0.8, slope=1.0), growth=0.3),
+        _channel("social", 2000, 2.5, _geometric(0.4, kappa=1.0, slope=1.0), "on_off",
+                 on_periods=6, off_periods=4),
+        _channel("radio", 1500, 1.5, _geometric(0.5, kappa=1.0, slope=1.0), "delayed_start",
+                 start_period=20, ramp_periods=8),
+    ]
+    controls = [ControlConfig("seasonal", {"amplitude": 0.5, "phase": 1.0}, 0.0, 1500.0),
+                ControlConfig("linear_trend", {"growth": 0.5}, 0.0, 1500.0)]
+    return _config(channels, controls, 104, 0.25, seed, trend_growth=0.0,
+                   seasonality_amplitude=0.0)
+
+
+def _meridian_native(seed: int) -> MMMDataConfig:
+    """Meridian's own model form: geos with log-normal media effects and geo-specific
+    noise, geometric adstock over lags 0..7, slope-1 Hill curves shared by every geo on
+    one spend scale, a baseline trend (a straight line, which Meridian's piecewise-linear
+    knots hold exactly) with no seasonal cycle, and a control with per-geo effects. The
+    geos share one baseline level, so every geo's baseline moves with the same
+    ``mu_t``; every geo has population 1 (the generator writes no population column)."""
+    channels = [
+        _channel("tv", 6000, 3.0, _geometric(0.6, kappa=1.2, slope=1.0), "seasonal",
+                 amplitude=0.4),
+        _channel("search", 3000, 4.0, _geometric(0.2, kappa=0.8, slope=1.0), growth=0.3),
+        _channel("social", 2000, 2.5, _geometric(0.4, kappa=1.0, slope=1.0), "on_off",
+                 on_periods=6, off_periods=4),
+    ]
+    controls = [ControlConfig("seasonal", {"amplitude": 0.5}, 0.3, 1000.0)]
+    regions = RegionConfig(n_regions=5, baseline_variation=0.0, effectiveness_variation=0.3)
+    return _config(channels, controls, 104, 0.25, seed, trend_growth=0.3,
+                   seasonality_amplitude=0.0, regions=regions)
+
+
+def _pymc_native(seed: int) -> MMMDataConfig:
+    """PyMC-Marketing's own model form: Hill-sigmoid curves after geometric adstock over
+    lags 0..7, a yearly season that is the first Fourier mode of the calendar day (its
+    ``yearly_seasonality`` basis), no trend, noisy controls. One geo, so its per-geo max
+    scaling is one spend scale per channel, as in the generator."""
+    channels = [
+        _channel("tv", 5000, 3.0, _geometric(0.6, "hill_sigmoid", beta=2.0, lam=0.8),
+                 "seasonal", amplitude=0.4),
+        _channel("search", 3000, 4.0, _geometric(0.2, "hill_sigmoid", beta=3.0, lam=0.3),
+                 growth=0.3),
+        _channel("social", 2000, 2.5, _geometric(0.4, "hill_sigmoid", beta=1.5, lam=0.5),
+                 "on_off", on_periods=6, off_periods=4),
+        _channel("radio", 1500, 1.5, _geometric(0.5, "hill_sigmoid", beta=2.5, lam=1.0),
+                 "delayed_start", start_period=20, ramp_periods=8),
+    ]
+    controls = [ControlConfig("seasonal", {"amplitude": 0.5, "phase": 1.0}, 0.3, 1500.0),
+                ControlConfig("linear_trend", {"growth": 0.5}, 0.5, -800.0)]
+    return _config(channels, controls, 104, 0.25, seed, trend_growth=0.0,
+                   seasonality_amplitude=0.15, seasonality_clock="day_of_year")
+
+
 def _basic(seed: int) -> MMMDataConfig:
     channels = [_channel("tv", 5000, 3.0, _geometric(0.5), "seasonal", amplitude=0.3),
                 _channel("search", 3000, 3.5, _geometric(0.2, slope=1.5, kappa=0.8), growth=0.2)]
@@ -153,6 +215,7 @@ _PRESETS: dict[str, Callable[[int], MMMDataConfig]] = {
     "small_business": _small_business, "growing_business": _growing_business,
     "medium_business": _medium_business, "large_business": _large_business,
     "basic": _basic, "seasonal": _seasonal, "multi_region": _multi_region,
+    "shared_dgp": _shared_dgp, "pymc_native": _pymc_native, "meridian_native": _meridian_native,
 }
 
 

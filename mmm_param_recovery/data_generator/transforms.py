@@ -4,7 +4,8 @@ Every function works along axis 0 (time) of an array of any trailing shape, e.g.
 ``(date, geo, channel)``, and broadcasts its parameters over the trailing axes, so a
 whole dataset is transformed in one call. Definitions match PyMC-Marketing's
 ``geometric_adstock``, ``delayed_adstock``, ``weibull_adstock`` (pdf), ``hill_function``
-and ``logistic_saturation`` (cross-checked in tests/test_transforms.py).
+and ``logistic_saturation`` (cross-checked in tests/test_transforms.py); ``hill_sigmoid``
+is PyMC-Marketing's ``HillSaturationSigmoid`` divided by its asymptote (tests/test_scenarios.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 ADSTOCK_FUNCTIONS = ("geometric", "delayed", "weibull")
-SATURATION_FUNCTIONS = ("hill", "logistic")
+SATURATION_FUNCTIONS = ("hill", "logistic", "hill_sigmoid")
 
 
 def _convolve_lags(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -100,10 +101,20 @@ def logistic_saturation(x: np.ndarray, lam: np.ndarray | float) -> np.ndarray:
     return np.tanh(0.5 * np.asarray(lam, float) * np.asarray(x, dtype=float))
 
 
+def hill_sigmoid_saturation(x: np.ndarray, beta: np.ndarray | float, lam: np.ndarray | float):
+    """(s(beta (x - lam)) - s(-beta lam)) / (1 - s(-beta lam)) with s the logistic function:
+    an S-curve through 0 at x=0 with its inflection at x=lam (if lam > 0), tending to 1."""
+    x, beta, lam = (np.asarray(v, dtype=float) for v in (x, beta, lam))
+    at_zero = 1.0 / (1.0 + np.exp(beta * lam))
+    return (1.0 / (1.0 + np.exp(-beta * (x - lam))) - at_zero) / (1.0 - at_zero)
+
+
 def apply_saturation(x: np.ndarray, fun: str, params: dict) -> np.ndarray:
     """Saturated response in [0, 1) of ``x`` (spend in units of the reference spend)."""
     if fun == "hill":
         return hill_saturation(x, params["slope"], params["kappa"])
     if fun == "logistic":
         return logistic_saturation(x, params["lam"])
+    if fun == "hill_sigmoid":
+        return hill_sigmoid_saturation(x, params["beta"], params["lam"])
     raise ValueError(f"saturation function {fun!r}; allowed: {SATURATION_FUNCTIONS}")

@@ -83,10 +83,12 @@ class LibraryAdapter(Protocol):
     def versions(self) -> Mapping[str, str]:
         """Versions of every package that can change this library's results."""
 
-    def model_spec(self, prepared: PreparedData, profile: str) -> Any:
+    def model_spec(self, prepared: PreparedData, profile: str,
+                   options: Mapping[str, Any] | None = None) -> Any:
         """The frozen model spec (a dataclass: every prior and structural choice) of
-        ``profile`` on this data; computed in the parent, without importing the library,
-        and hashed into the run key."""
+        ``profile`` on this data, with the structural fitter ``options`` (``settings.
+        options``; e.g. PyMC-Marketing's ``saturation``); computed in the parent, without
+        importing the library, and hashed into the run key."""
 
     def build(self, prepared: PreparedData, settings: SamplingSettings, model: Any) -> Any:
         """Build (and, where the library allows, compile) the model of spec ``model``."""

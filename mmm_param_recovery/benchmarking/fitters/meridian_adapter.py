@@ -72,7 +72,9 @@ class MeridianAdapter:
     def versions(self) -> Mapping[str, str]:
         return {name: version(name) for name in _VERSIONED}
 
-    def model_spec(self, prepared: PreparedData, profile: str) -> MeridianModelSpec:
+    def model_spec(self, prepared: PreparedData, profile: str,
+                   options: Mapping[str, Any] | None = None) -> MeridianModelSpec:
+        """Meridian's spec of ``profile`` (it takes no fitter options)."""
         return meridian_model_spec(prepared.data, prepared.channel_columns,
                                    prepared.control_columns, profile)
 

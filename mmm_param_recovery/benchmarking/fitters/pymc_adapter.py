@@ -33,6 +33,7 @@ from mmm_param_recovery.benchmarking.fitters.environment import fit_environment
 from mmm_param_recovery.benchmarking.fitters.model_spec import PROFILES
 from mmm_param_recovery.benchmarking.fitters.pymc_canonical import canonical_posterior
 from mmm_param_recovery.benchmarking.fitters.pymc_model import (
+    DEFAULT_SATURATION,
     PyMCModelSpec,
     build_pymc_model_from_spec,
     pymc_model_spec,
@@ -90,9 +91,11 @@ class PyMCAdapter:
         names = dict.fromkeys((*_CORE_PACKAGES, *self.packages))
         return {name: version(name) for name in names}
 
-    def model_spec(self, prepared: PreparedData, profile: str) -> PyMCModelSpec:
+    def model_spec(self, prepared: PreparedData, profile: str,
+                   options: Mapping[str, Any] | None = None) -> PyMCModelSpec:
+        saturation = (options or {}).get("saturation", DEFAULT_SATURATION)
         return pymc_model_spec(prepared.data, prepared.channel_columns,
-                               prepared.control_columns, profile)
+                               prepared.control_columns, profile, saturation)
 
     def build(self, prepared: PreparedData, settings: SamplingSettings,
               model: PyMCModelSpec) -> PyMCBuilt:

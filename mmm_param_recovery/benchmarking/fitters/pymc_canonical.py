@@ -46,14 +46,14 @@ def canonical_posterior(
     ``seed`` seeds the posterior predictive draw (``y_ppc``) when the model has none yet.
     ``attrs`` are added to the posterior group.
     """
-    _add_library_mu(model)
+    add_library_mu(model)
     _compute_missing_deterministics(model)
     _sample_missing_predictive(model, data_df, seed)
     parts = _parts(model, data_df)
     return assemble_canonical(parts, data_df, model.channel_columns, attrs or {})
 
 
-def _add_library_mu(model: MMM) -> None:
+def add_library_mu(model: MMM) -> None:
     """Add ``LIBRARY_MU``: the likelihood's mean as built by PyMC-Marketing, y units."""
     import pymc.dims as pmd
     from pytensor.graph.traversal import ancestors
@@ -147,13 +147,21 @@ def _response(model: MMM, coords: dict):
     def response(spend: xr.DataArray) -> xr.DataArray:
         channels = {"channel": spend["channel"].values}
         x = (carry * spend / channel_scale.sel(channels)).transpose(..., "spend_point")
-        chosen = {name: value.sel(channels) for name, value in params.items()}
-        saturated = model.saturation.function(x, **chosen)
+        chosen = {name: _xtensor(value.sel(channels)) for name, value in params.items()}
+        saturated = model.saturation.function(_xtensor(x), **chosen)
         values = xr.DataArray(saturated.eval(), dims=saturated.type.dims)
         values = values.assign_coords({d: x[d] for d in ("geo", "channel") if d in values.dims})
         return (values * target_scale).transpose("chain", "draw", "geo", "channel", "spend_point")
 
     return response
+
+
+def _xtensor(da: xr.DataArray):
+    """``da`` as a PyTensor xtensor constant with its dims (the saturation functions take
+    xtensors; the Hill function's cannot read an xarray's coords)."""
+    from pytensor.xtensor import as_xtensor
+
+    return as_xtensor(da.values, dims=da.dims)
 
 
 def _labelled(da: xr.DataArray, coords: dict) -> xr.DataArray:

@@ -3,8 +3,9 @@
 ``pymc_model_spec(data, channels, controls, profile)`` decides every prior without
 importing PyMC-Marketing; ``build_pymc_model_from_spec`` builds exactly that model.
 Structure shared by all profiles: ``MMM(dims=("geo",))``, geometric adstock (``l_max=8``,
-normalised) then the Hill sigmoid saturation, channels and target max-scaled over dates
-per geo, yearly Fourier seasonality of order 2, the controls. ``library`` and ``matched``
+normalised) then a saturation (``SATURATIONS``: the Hill sigmoid by default, or the Hill
+function, chosen by the fitter option ``saturation``), channels and target max-scaled
+over dates per geo, yearly Fourier seasonality of order 2, the controls. ``library`` and ``matched``
 add PyMC-Marketing's own linear trend with changepoints (``LinearTrendEffect``).
 docs/models.md lists every prior of every profile, read off the built objects.
 """
@@ -28,7 +29,8 @@ from mmm_param_recovery.benchmarking.fitters.priors import (
     spend_share_prior_sigma,
     validate_model_inputs,
 )
-from mmm_param_recovery.benchmarking.fitters.roas_calibration import matched_sigma_prior
+from mmm_param_recovery.benchmarking.fitters.roas_calibration import matched_asymptote_prior
+from mmm_param_recovery.errors import FitSpecError, invalid
 
 if TYPE_CHECKING:
     from pymc_marketing.mmm.multidimensional import MMM
@@ -46,12 +48,28 @@ LIBRARY_DEFAULTS = {
     "saturation_sigma": dist("HalfNormal", ("geo", "channel"), sigma=1.5),
     "saturation_beta": dist("HalfNormal", ("geo", "channel"), sigma=1.5),
     "saturation_lam": dist("HalfNormal", ("geo", "channel"), sigma=1.5),
+    "saturation_slope": dist("HalfNormal", ("geo", "channel"), sigma=1.5),
+    "saturation_kappa": dist("HalfNormal", ("geo", "channel"), sigma=1.5),
     "trend_delta": dist("Laplace", ("changepoint",), mu=0.0, b=0.25),
 }
 """PyMC-Marketing 0.19.2's default priors of this structure (``tests/test_model_spec.py``
 checks them against the installed library)."""
 _NON_MEDIA = ("intercept", "likelihood", "gamma_control", "gamma_fourier")
-_MEDIA = ("adstock_alpha", "saturation_sigma", "saturation_beta", "saturation_lam")
+SATURATIONS = {"hill_sigmoid": ("sigma", "beta", "lam"), "hill": ("beta", "slope", "kappa")}
+"""PyMC-Marketing saturations this benchmark builds -> their parameters, asymptote first.
+``hill_sigmoid`` (``HillSaturationSigmoid``): ``sigma / (1 + exp(-beta (x - lam))) -
+sigma / (1 + exp(beta lam))``; ``hill`` (``HillSaturation``): ``beta x^slope / (x^slope +
+kappa^slope)``, the form of the generator's and Meridian's Hill curve."""
+DEFAULT_SATURATION = "hill_sigmoid"
+
+
+def _media_keys(saturation: str) -> tuple[str, ...]:
+    return ("adstock_alpha", *(f"saturation_{name}" for name in SATURATIONS[saturation]))
+
+
+def _asymptote_key(saturation: str) -> str:
+    """The model_config key of the saturation's asymptote (its effect size)."""
+    return f"saturation_{SATURATIONS[saturation][0]}"
 
 
 @dataclass(frozen=True)
@@ -76,38 +94,50 @@ class PyMCModelSpec:
     library: str = "pymc"
 
 
-def _seed_media_priors(data_df: pd.DataFrame, channels: Sequence[str]) -> dict[str, Dist]:
-    """The original design: spend-share HalfNormal on the channel-level asymptote mean."""
+def _seed_media_priors(data_df: pd.DataFrame, channels: Sequence[str],
+                       saturation: str) -> dict[str, Dist]:
+    """The original design: spend-share HalfNormal on the channel-level asymptote mean,
+    HalfNormal shape parameters."""
     sigma = spend_share_prior_sigma(data_df, channels).loc[list(channels)]
     shape = dist("HalfNormal", ("channel",), sigma=HALF_NORMAL_SHAPE_SIGMA)
     a, b = ADSTOCK_BETA_PRIOR
-    return {
-        "adstock_alpha": dist("Beta", ("channel",), alpha=a, beta=b),
-        "saturation_sigma": dist(
-            "InverseGamma", ("geo", "channel"),
-            mu=dist("HalfNormal", ("channel",), sigma=tuple(float(s) for s in sigma)),
-            sigma=dist("HalfNormal", sigma=HALF_NORMAL_SHAPE_SIGMA)),
-        "saturation_beta": shape,
-        "saturation_lam": shape,
-    }
+    asymptote = dist("InverseGamma", ("geo", "channel"),
+                     mu=dist("HalfNormal", ("channel",), sigma=tuple(float(s) for s in sigma)),
+                     sigma=dist("HalfNormal", sigma=HALF_NORMAL_SHAPE_SIGMA))
+    alpha_key, asymptote_key, *shape_keys = _media_keys(saturation)
+    return {alpha_key: dist("Beta", ("channel",), alpha=a, beta=b), asymptote_key: asymptote,
+            **{key: shape for key in shape_keys}}
+
+
+def check_saturation(saturation: str) -> str:
+    """``saturation`` if it is one of ``SATURATIONS``; FitSpecError naming them otherwise."""
+    if saturation not in SATURATIONS:
+        raise invalid("settings.options.saturation", saturation, str(tuple(SATURATIONS)),
+                      FitSpecError)
+    return saturation
 
 
 def pymc_model_spec(data_df: pd.DataFrame, channel_columns: Sequence[str],
-                    control_columns: Sequence[str], profile: str = "seed") -> PyMCModelSpec:
-    """The model spec of ``profile`` on this dataset (FitSpecError for bad input)."""
+                    control_columns: Sequence[str], profile: str = "seed",
+                    saturation: str = DEFAULT_SATURATION) -> PyMCModelSpec:
+    """The model spec of ``profile`` with ``saturation`` on this dataset (FitSpecError for
+    bad input)."""
     check_profile(profile)
+    check_saturation(saturation)
     validate_model_inputs(data_df, channel_columns, control_columns)
-    channels = tuple(channel_columns)
+    channels, controls = tuple(channel_columns), tuple(control_columns)
     priors = {k: LIBRARY_DEFAULTS[k] for k in _NON_MEDIA}
     if profile == "seed":
-        priors.update(_seed_media_priors(data_df, channels))
-        return PyMCModelSpec(profile, channels, tuple(control_columns), tuple(priors.items()))
-    priors.update({k: LIBRARY_DEFAULTS[k] for k in _MEDIA})
+        priors.update(_seed_media_priors(data_df, channels, saturation))
+        return PyMCModelSpec(profile, channels, controls, tuple(priors.items()),
+                             saturation=saturation)
+    priors.update({k: LIBRARY_DEFAULTS[k] for k in _media_keys(saturation)})
     if profile == "matched":
-        priors["saturation_sigma"] = matched_sigma_prior(data_df, channels, priors)
+        priors[_asymptote_key(saturation)] = matched_asymptote_prior(
+            data_df, channels, priors, saturation)
     priors["trend_delta"] = LIBRARY_DEFAULTS["trend_delta"]
-    return PyMCModelSpec(profile, channels, tuple(control_columns), tuple(priors.items()),
-                         trend_changepoints=TREND_CHANGEPOINTS)
+    return PyMCModelSpec(profile, channels, controls, tuple(priors.items()),
+                         saturation=saturation, trend_changepoints=TREND_CHANGEPOINTS)
 
 
 def to_prior(prior: Dist, channels: Sequence[str]) -> Any:
@@ -139,12 +169,13 @@ def pymc_inputs(
 
 
 def _mmm(spec: PyMCModelSpec) -> MMM:
-    from pymc_marketing.mmm import GeometricAdstock, HillSaturationSigmoid
+    from pymc_marketing.mmm import GeometricAdstock, HillSaturation, HillSaturationSigmoid
     from pymc_marketing.mmm.multidimensional import MMM
 
     priors = {key: to_prior(prior, spec.channels) for key, prior in spec.priors}
-    saturation = HillSaturationSigmoid(priors={
-        name: priors[f"saturation_{name}"] for name in ("sigma", "beta", "lam")})
+    saturation_class = {"hill_sigmoid": HillSaturationSigmoid, "hill": HillSaturation}
+    saturation = saturation_class[spec.saturation](priors={
+        name: priors[f"saturation_{name}"] for name in SATURATIONS[spec.saturation]})
     adstock = GeometricAdstock(l_max=spec.adstock_l_max, normalize=spec.adstock_normalize,
                                priors={"alpha": priors["adstock_alpha"]})
     config = {key: priors[key] for key in _NON_MEDIA}

@@ -98,14 +98,16 @@ class FitterEntry:
             raise invalid(f"priors (for {self.name})", profile, ", ".join(self.profiles),
                           FitSpecError)
 
-    def model_spec(self, prepared: Any, profile: str) -> dict[str, Any]:
-        """The adapter's model spec of ``profile`` on ``prepared`` as JSON-ready data
-        (``{}`` for an adapter without ``model_spec``)."""
+    def model_spec(self, prepared: Any, profile: str,
+                   options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The adapter's model spec of ``profile`` with fitter ``options`` on ``prepared``
+        as JSON-ready data (``{}`` for an adapter without ``model_spec``)."""
         self.check_profile(profile)
+        self.check_options(options or {})
         adapter = self.load_adapter()
         if not hasattr(adapter, "model_spec"):
             return {}
-        return spec_to_dict(adapter.model_spec(prepared, profile))
+        return spec_to_dict(adapter.model_spec(prepared, profile, options or {}))
 
     def ineligibility(self, chains: int, draws: int, cells: int, total_bytes: int) -> str | None:
         """Why this fitter must not run (a sentence), or ``None`` when it may.
@@ -156,15 +158,19 @@ def unregister_fitter(name: str) -> None:
     _FITTERS.pop(get_fitter(name).name)
 
 
+_PYMC_OPTIONS = {"saturation": ("hill_sigmoid", "hill")}
+"""Options of every PyMC-Marketing fitter: the saturation (``pymc_model.SATURATIONS``)."""
+
 for _entry in (
     FitterEntry("pymc:pymc", "pymc", "pymc", f"{_PYMC}:PymcSampler", MemoryModel(1.0, 2.0),
-                color="#1f77b4"),
+                options=_PYMC_OPTIONS, color="#1f77b4"),
     FitterEntry("pymc:nutpie", "pymc", "nutpie", f"{_PYMC}:NutpieSampler", MemoryModel(0.75, 2.0),
-                options={"nutpie_backend": ("numba", "jax")}, color="#ff7f0e"),
+                options={**_PYMC_OPTIONS, "nutpie_backend": ("numba", "jax")},
+                color="#ff7f0e"),
     FitterEntry("pymc:numpyro", "pymc", "numpyro", f"{_PYMC}:NumpyroSampler",
-                MemoryModel(1.4, 3.0), color="#2ca02c"),
+                MemoryModel(1.4, 3.0), options=_PYMC_OPTIONS, color="#2ca02c"),
     FitterEntry("pymc:blackjax", "pymc", "blackjax", f"{_PYMC}:BlackjaxSampler",
-                MemoryModel(1.4, 3.0), color="#d62728"),
+                MemoryModel(1.4, 3.0), options=_PYMC_OPTIONS, color="#d62728"),
     FitterEntry("meridian", "meridian", None, f"{_MERIDIAN}:MeridianAdapter",
                 MemoryModel(2.4, 1.5), color="#9467bd"),
 ):

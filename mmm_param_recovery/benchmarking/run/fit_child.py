@@ -108,7 +108,7 @@ def _model_spec(adapter: Any, prepared: Any, record: dict[str, Any]) -> Any:
     spec = record["spec"]
     if not hasattr(adapter, "model_spec"):
         return None
-    model = adapter.model_spec(prepared, spec["profile"])
+    model = adapter.model_spec(prepared, spec["profile"], spec["settings"]["options"])
     if spec_to_dict(model) != spec["model"]:
         raise MMMBenchmarkError("model spec: rebuilt from the data it differs from the one in "
                                 f"{RUN_SPEC}; allowed: a deterministic model_spec")

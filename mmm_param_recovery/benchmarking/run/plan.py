@@ -44,6 +44,13 @@ class BenchmarkRequest:
     compare_to: Path | None = None
     executor: str = "local"
     ray_address: str | None = None
+    fitter_options: tuple[tuple[str, str], ...] = ()
+    """``(key, value)`` options, each given to every fitter that takes ``key``."""
+
+    def options_of(self, fitter: str) -> dict[str, str]:
+        """The ``fitter_options`` that ``fitter`` takes."""
+        taken = get_fitter(fitter).options
+        return {key: value for key, value in self.fitter_options if key in taken}
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -128,6 +135,7 @@ def _planned_fits(request: BenchmarkRequest, refs: dict[tuple[str, int], Dataset
                 fitter, ref, chains=request.chains, draws=request.draws, tune=request.tune,
                 target_accept=request.target_accept, seed=seed, cores=cores,
                 timeout_seconds=request.timeout, profile=profile, prepared=prepared,
+                options=request.options_of(fitter),
             )
             reason = get_fitter(fitter).ineligibility(
                 request.chains, request.draws, ref.cells, total_memory)
@@ -145,6 +153,8 @@ def build_plan(request: BenchmarkRequest) -> BenchmarkPlan:
         "executor": request.executor + (f" ({request.ray_address})" if request.ray_address
                                         else ""),
     }
+    if request.fitter_options:
+        settings["fitter options"] = ", ".join(f"{k}={v}" for k, v in request.fitter_options)
     return BenchmarkPlan(
         output_dir=Path(request.output_dir), datasets=refs,
         fits=_planned_fits(request, refs), fitters=request.fitters, seeds=request.seeds,

@@ -196,7 +196,7 @@ def make_fit_spec(
     entry = get_fitter(fitter)
     entry.check_profile(profile)
     if model is None:
-        model = entry.model_spec(prepared or dataset.prepared(), profile)
+        model = entry.model_spec(prepared or dataset.prepared(), profile, settings.option_dict)
     return FitSpec(fitter, settings, dataset, chains if cores is None else cores,
                    timeout_seconds, profile, canonical_json(model))
 
