@@ -13,7 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,8 @@ import pytest
 from mmm_param_recovery.benchmarking import storage as seed_storage
 from mmm_param_recovery.benchmarking.fitters import registry
 from mmm_param_recovery.benchmarking.fitters.registry import FitterEntry, MemoryModel
+from mmm_param_recovery.benchmarking.run.cores import CoreLease, CorePool
+from mmm_param_recovery.benchmarking.run.executors import LocalExecutor
 from mmm_param_recovery.benchmarking.run.fit_child import WARNINGS
 from mmm_param_recovery.benchmarking.run.isolation import FIT_LOG, run_fit
 from mmm_param_recovery.benchmarking.run.specs import dataset_ref, make_fit_spec
@@ -133,6 +137,55 @@ def test_the_jax_cache_state_at_launch_is_recorded_with_the_timings(fake, datase
     assert result.jax_cache == state
     assert storage.load_run(result.run_dir).timings["jax_cache"] == state
     assert run_fit(_fake_spec(dataset), tmp_path / "out").jax_cache == state  # reused
+
+
+def test_a_fit_sharing_cores_waits_for_them_before_sampling_and_the_wait_is_recorded(
+        fake, dataset, tmp_path):
+    pool, hold_seconds = CorePool(2), 1.5
+    other = CoreLease(pool, 1)  # another fit, sampling on one of the two cores
+    assert other.open(lambda: False) and other.grant_sampling(lambda: False)
+    lease = CoreLease(pool, 2)
+    assert lease.open(lambda: False)
+    phases = []
+
+    def on_phase(phase):
+        phases.append(phase)
+        if phase == "waiting_for_cores":  # the other fit finishes a while later
+            threading.Timer(hold_seconds, other.close).start()
+
+    spec = dataclasses.replace(_fake_spec(dataset), cores=2)
+    start = time.perf_counter()
+    result = run_fit(spec, tmp_path, on_phase=on_phase, lease=lease)
+    elapsed = time.perf_counter() - start
+    lease.close()
+    assert result.status == "ok", result.reason
+    assert phases == [*PHASES[:2], "waiting_for_cores", *PHASES[2:]]
+    assert hold_seconds - 0.2 < result.waiting_seconds < hold_seconds + 2.0
+    assert pool.peak_in_use == 2 and pool._in_use == 0
+    timings = storage.load_run(result.run_dir).timings
+    assert timings["waiting_seconds"] == result.waiting_seconds
+    phase_sum = sum(timings[name] for name in ("build_seconds", "sampling_seconds",
+                                               "postprocess_seconds"))
+    assert phase_sum < result.total_seconds  # the fit's own phases are in its time ...
+    fit_wall = elapsed - result.waiting_seconds  # ... and the wait is not
+    assert fit_wall - 1.0 < result.total_seconds < fit_wall
+    assert "cores.granted" not in {p.name for p in result.run_dir.iterdir()}
+
+
+def test_the_overlapping_local_executor_runs_one_fit_more_within_its_cores(fake, dataset,
+                                                                           tmp_path):
+    executor = LocalExecutor(jobs=1, overlap=True, capacity=2)
+    assert executor.parallel == 2
+    specs = [dataclasses.replace(_fake_spec(dataset, timeout=float(60 + i)), cores=2)
+             for i in range(3)]  # the timeout is run control: three fits of one spec
+    with ThreadPoolExecutor(executor.parallel) as threads:
+        results = list(threads.map(
+            lambda i: executor.run_fit(specs[i], tmp_path / str(i), False, lambda _: None),
+            range(3)))
+    assert [r.status for r in results] == ["ok"] * 3, [r.reason for r in results]
+    assert executor.pool.peak_in_use == 2 and executor.pool._in_use == 0
+    # two fits at a time, one sampler at a time: a fit waited at least one sampling (1 s)
+    assert max(r.waiting_seconds for r in results) > 0.9
 
 
 def test_a_completed_run_is_reused_unless_forced(fake, dataset, tmp_path):

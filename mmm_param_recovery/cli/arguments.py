@@ -215,6 +215,7 @@ def request_from_args(args: argparse.Namespace, default_jobs: int) -> BenchmarkR
         output_dir=args.output_dir, jobs=args.jobs or default_jobs, timeout=args.timeout,
         force_rerun=args.force_rerun, plots_only=args.plots_only, compare_to=compare_to,
         executor=executor, ray_address=args.ray_address, fitter_options=fitter_options,
+        overlap=args.overlap,
     )
 
 

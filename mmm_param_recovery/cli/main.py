@@ -143,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--jobs", type=int, default=None,
         help="fits in parallel (default: from cores and memory: cores // chains, at most "
         f"one per {MEMORY_PER_JOB_GIB:g} GiB)")
+    add("--overlap", action=argparse.BooleanOptionalAction, default=True,
+        help="with --executor local: run one fit more than --jobs, whose loading and "
+        "building (one core) overlap the others' sampling, never holding more than --jobs x "
+        "cores per fit; each fit's wait for its sampling cores is recorded apart from its "
+        "time")
     add("--timeout", type=float, default=3600.0, help="seconds per fit before it is killed")
     add("--executor", default="local", metavar="NAME",
         help="where fits run: local (child processes on this machine, --jobs at a time) or "

@@ -28,7 +28,10 @@ FIT_KEY = ("dataset", "seed", "fitter", "priors")
 """What identifies a planned fit in every table (one row per fit in per-fit tables)."""
 IDENTITY = (*FIT_KEY, "library", "sampler", "run_key", "status", "reason")
 GIB = 1024**3
-TIMINGS = ("build_seconds", "sampling_seconds", "postprocess_seconds", "total_seconds")
+TIMINGS = ("build_seconds", "sampling_seconds", "postprocess_seconds", "total_seconds",
+           "waiting_seconds")
+"""Per fit, wall-clock; ``waiting_seconds`` (waiting for sampling cores while sharing them,
+``run.cores``) is outside ``total_seconds``."""
 ESS_PER_SECOND = ("canonical", "ess_bulk_min_per_sampling_second")
 """The headline ESS/s: minimum bulk ESS of the canonical quantities per sampling second."""
 ESS_PER_TOTAL_SECOND = ("canonical", "ess_bulk_min_per_total_second")

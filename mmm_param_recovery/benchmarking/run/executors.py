@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm_param_recovery.benchmarking.fitters.registry import get_fitter
-from mmm_param_recovery.benchmarking.run import isolation, processes
+from mmm_param_recovery.benchmarking.run import cores, isolation, processes
 from mmm_param_recovery.benchmarking.run.specs import FitSpec
 from mmm_param_recovery.errors import ConfigError
 
@@ -42,16 +42,28 @@ PhaseCallback = Callable[[str], None]
 
 
 class LocalExecutor:
-    """Fits on this machine, ``jobs`` at a time (each in its own child process)."""
+    """Fits on this machine, each in its own child process: ``jobs`` at a time, or, with
+    ``overlap``, one more, whose loading and building (one core) overlap the others'
+    sampling while the fits never hold more than ``capacity`` cores (``run.cores``)."""
 
     name = "local"
 
-    def __init__(self, jobs: int) -> None:
-        self.parallel = jobs
+    def __init__(self, jobs: int, overlap: bool = False, capacity: int = 1) -> None:
+        self.parallel = jobs + 1 if overlap else jobs
+        self.pool = cores.CorePool(capacity) if overlap else None
 
     def run_fit(self, spec: FitSpec, output_dir: Path, force: bool,
                 on_phase: PhaseCallback) -> isolation.FitResult:
-        return isolation.run_fit(spec, output_dir, force=force, on_phase=on_phase)
+        if self.pool is None:
+            return isolation.run_fit(spec, output_dir, force=force, on_phase=on_phase)
+        lease = cores.CoreLease(self.pool, spec.cores)
+        try:
+            if not lease.open(processes.stop_requested):
+                return isolation.FitResult(spec.fitter, "failed", reason=isolation.INTERRUPTED)
+            return isolation.run_fit(spec, output_dir, force=force, on_phase=on_phase,
+                                     lease=lease)
+        finally:
+            lease.close()
 
     def close(self) -> None:
         """Nothing to release."""
@@ -147,10 +159,12 @@ class RayExecutor:
         self._ray.shutdown()
 
 
-def make_executor(name: str, jobs: int, n_fits: int, ray_address: str | None = None):
-    """The executor ``name`` (``EXECUTORS``) for a plan of ``n_fits`` fits."""
+def make_executor(name: str, jobs: int, n_fits: int, ray_address: str | None = None,
+                  overlap: bool = False, capacity: int = 1):
+    """The executor ``name`` (``EXECUTORS``) for a plan of ``n_fits`` fits; ``overlap``
+    and ``capacity`` (cores) apply to ``local``."""
     if name == "local":
-        return LocalExecutor(jobs)
+        return LocalExecutor(jobs, overlap, capacity)
     if name == "ray":
         return RayExecutor(ray_address, n_fits)
     raise ConfigError(f"--executor: {name!r} is invalid; allowed: {', '.join(EXECUTORS)}")

@@ -12,14 +12,17 @@ fit killed later still reports the phases it finished), and ``warnings.json`` wi
 warning the libraries raised, by phase (none is silenced: warnings are evidence). Phases:
 loading, building (from the model spec in run_spec.json, rebuilt and compared), the
 prior-predictive ROAS check (adapters with ``prior_roas``; its draws are stored as group
-``prior_roas`` of the posterior), sampling, postprocessing, writing. It is the run
-boundary: any error is recorded and the exit code is 1.
+``prior_roas`` of the posterior), waiting_for_cores (only when the parent shares cores
+between fits, ``run.cores``: the child waits until the parent writes ``cores.granted``),
+sampling, postprocessing, writing. It is the run boundary: any error is recorded and the
+exit code is 1.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -44,6 +47,7 @@ PHASES = (
     ("loading", "load_seconds"),
     ("building", "build_seconds"),
     ("prior_check", "prior_check_seconds"),
+    ("waiting_for_cores", "waiting_seconds"),
     ("sampling", "sampling_seconds"),
     ("postprocessing", "postprocess_seconds"),
     ("writing", "write_seconds"),
@@ -115,6 +119,18 @@ def _model_spec(adapter: Any, prepared: Any, record: dict[str, Any]) -> Any:
     return model
 
 
+WAIT_FOR_CORES_ENV = "MMM_WAIT_FOR_CORES"
+"""Set to ``1`` by a parent that grants the sampling cores (``run.cores``)."""
+CORES_GRANTED = "cores.granted"
+GRANT_POLL_SECONDS = 0.05
+
+
+def _wait_for_cores(staging: Path) -> None:
+    """Block until the parent grants this fit its sampling cores."""
+    while not (staging / CORES_GRANTED).exists():
+        time.sleep(GRANT_POLL_SECONDS)
+
+
 def _with_prior(idata: Any, prior: xr.DataArray | None) -> None:
     """Add the prior ROAS draws (sample, channel) as group PRIOR_GROUP."""
     if prior is None:
@@ -137,6 +153,8 @@ def _fit(staging: Path, adapter_path: str, timer: _PhaseTimer) -> None:
     prior = None
     if hasattr(adapter, "prior_roas"):
         prior = timer.run("prior_check", adapter.prior_roas, built, prepared, settings)
+    if os.environ.get(WAIT_FOR_CORES_ENV) == "1":
+        timer.run("waiting_for_cores", _wait_for_cores, staging)
     fitted = timer.run("sampling", adapter.sample, built, prepared, settings)
     idata = timer.run("postprocessing", adapter.postprocess, fitted, prepared, settings)
     _with_prior(idata, prior)

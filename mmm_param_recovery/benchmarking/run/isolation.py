@@ -40,7 +40,14 @@ import psutil
 
 from mmm_param_recovery.benchmarking.fitters.environment import jax_cache_state
 from mmm_param_recovery.benchmarking.fitters.registry import FitterEntry, get_fitter
-from mmm_param_recovery.benchmarking.run.fit_child import CHILD_RESULT, PHASE_LOG, PHASES
+from mmm_param_recovery.benchmarking.run.cores import CoreLease
+from mmm_param_recovery.benchmarking.run.fit_child import (
+    CHILD_RESULT,
+    CORES_GRANTED,
+    PHASE_LOG,
+    PHASES,
+    WAIT_FOR_CORES_ENV,
+)
 from mmm_param_recovery.benchmarking.run.processes import (
     die_with_parent,
     kill_tree,
@@ -70,7 +77,9 @@ WAITING = "waiting: another run on this folder is fitting this spec"
 class FitResult:
     """The outcome of one fit. Seconds are wall-clock; phase seconds come from the child
     (NaN for a phase that did not finish), ``total_seconds`` from the parent (start of the
-    child to its exit). ``peak_rss_bytes``: the largest summed RSS of the fit's process
+    child to its exit, less ``waiting_seconds``: the time it waited for its sampling cores
+    while sharing cores with other fits, ``run.cores``; 0 when it did not share).
+    ``peak_rss_bytes``: the largest summed RSS of the fit's process
     tree seen; ``jax_cache`` the JAX compilation cache's state at launch (``off``,
     ``cold``, ``warm``; "" when unknown). ``run_dir`` is the completed run folder
     (``status == "ok"`` only); ``cached`` is True when an earlier completed run of the
@@ -84,6 +93,7 @@ class FitResult:
     sampling_seconds: float = math.nan
     postprocess_seconds: float = math.nan
     total_seconds: float = math.nan
+    waiting_seconds: float = 0.0
     peak_rss_bytes: int = 0
     jax_cache: str = ""
     exit_code: int | None = None
@@ -121,12 +131,26 @@ class _Watch:
     wall_seconds: float = 0.0
     phases: list[str] = field(default_factory=list)
     jax_cache: str = ""
+    cores_granted: bool = False
+    waited_seconds: float = 0.0
+    """How long the parent waited for the sampling cores (not counted by the timeout)."""
 
     @property
     def phase(self) -> str:
         """The phase the child was in last (``starting`` before its first)."""
         return self.phases[-1] if self.phases else "starting"
 
+
+def _grant_cores_when_asked(lease: CoreLease | None, staging: Path, watch: _Watch) -> None:
+    """Once the child waits for its sampling cores, wait for the ``lease``'s share and tell
+    the child (``CORES_GRANTED``); a stop request ends the wait ungranted."""
+    if lease is None or watch.cores_granted or "waiting_for_cores" not in watch.phases:
+        return
+    asked = time.perf_counter()
+    watch.cores_granted = lease.grant_sampling(stop_requested)
+    watch.waited_seconds += time.perf_counter() - asked
+    if watch.cores_granted:
+        (staging / CORES_GRANTED).touch()
 
 
 def _relay_phases(staging: Path, watch: _Watch, on_phase: Callable[[str], None] | None) -> None:
@@ -147,8 +171,11 @@ def _supervise(
     staging: Path,
     timeout: float | None,
     on_phase: Callable[[str], None] | None,
+    lease: CoreLease | None = None,
 ) -> _Watch:
-    """Run ``command`` to its end or its timeout, sampling RSS and relaying phases."""
+    """Run ``command`` to its end or its timeout (the child's own time, without its wait
+    for cores), sampling RSS, relaying phases and, with a ``lease``, granting the sampling
+    cores when the child waits for them."""
     watch = _Watch(oom_kills_before=oom_kill_counts())
     with (staging / FIT_LOG).open("wb") as log:
         start = time.perf_counter()
@@ -163,7 +190,9 @@ def _supervise(
             while child.poll() is None:
                 watch.peak_rss_bytes = max(watch.peak_rss_bytes, tree_rss(process))
                 _relay_phases(staging, watch, on_phase)
-                if timeout is not None and time.perf_counter() - start > timeout:
+                _grant_cores_when_asked(lease, staging, watch)
+                own_seconds = time.perf_counter() - start - watch.waited_seconds
+                if timeout is not None and own_seconds > timeout:
                     watch.timed_out = True
                     break
                 if stop_requested():
@@ -233,17 +262,21 @@ def _result_from_timings(fitter: str, key: str, timings: dict[str, Any], **extra
     """A FitResult whose timing fields are read from a timings mapping."""
     names = ("build_seconds", "sampling_seconds", "postprocess_seconds", "total_seconds")
     seconds = {name: float(timings.get(name, math.nan)) for name in names}
+    waited = float(timings.get("waiting_seconds", math.nan))
     return FitResult(fitter, run_key=key, peak_rss_bytes=int(timings.get("peak_rss_bytes", 0)),
-                     jax_cache=str(timings.get("jax_cache", "")), **seconds, **extra)
+                     jax_cache=str(timings.get("jax_cache", "")),
+                     waiting_seconds=0.0 if math.isnan(waited) else waited, **seconds, **extra)
 
 
 def _collect(spec: FitSpec, key: str, watch: _Watch, staging: Path, final: Path) -> FitResult:
     """Turn what the child left in ``staging`` into a FitResult; commit a completed run."""
     child = _read_child_result(staging)
+    waited = child.get("timings", {}).get("waiting_seconds", 0.0)
     timings = {
         **{name: math.nan for _, name in PHASES},
         **child.get("timings", {}),
-        "total_seconds": watch.wall_seconds,
+        "waiting_seconds": waited,
+        "total_seconds": watch.wall_seconds - waited,  # the fit's own time, not its wait
         "peak_rss_bytes": watch.peak_rss_bytes,
         "jax_cache": watch.jax_cache,
         "cores": spec.cores,
@@ -257,7 +290,7 @@ def _collect(spec: FitSpec, key: str, watch: _Watch, staging: Path, final: Path)
         return _result_from_timings(spec.fitter, key, timings, status=status, reason=reason,
                                     exit_code=watch.exit_code, stderr_tail=tail)
     write_json_atomic(staging / storage.TIMINGS, timings)
-    for internal in (CHILD_RESULT, PHASE_LOG, storage.FIT_PROCESS):
+    for internal in (CHILD_RESULT, PHASE_LOG, CORES_GRANTED, storage.FIT_PROCESS):
         (staging / internal).unlink(missing_ok=True)
     run_dir = storage.commit_run(staging, final)
     return _result_from_timings(spec.fitter, key, timings, status="ok", exit_code=0,
@@ -265,19 +298,20 @@ def _collect(spec: FitSpec, key: str, watch: _Watch, staging: Path, final: Path)
 
 
 def _launch(spec: FitSpec, entry: FitterEntry, adapter: Any, staging: Path,
-            on_phase: Callable[[str], None] | None) -> _Watch:
+            on_phase: Callable[[str], None] | None, lease: CoreLease | None) -> _Watch:
     """Run the child on ``staging`` (holding run_spec.json) with the adapter's environment."""
     env = {**os.environ, **adapter.environment(spec.settings, spec.cores),
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", WAIT_FOR_CORES_ENV: "1" if lease is not None else "0"}
     command = [sys.executable, "-m", "mmm_param_recovery.benchmarking.run.fit_child",
                str(staging), entry.adapter]
     cache = jax_cache_state(env)
-    watch = _supervise(command, env, staging, spec.timeout_seconds, on_phase)
+    watch = _supervise(command, env, staging, spec.timeout_seconds, on_phase, lease)
     watch.jax_cache = cache
     return watch
 
 
-def _run_fit(spec: FitSpec, output_dir: Path, on_phase, force: bool) -> FitResult:
+def _run_fit(spec: FitSpec, output_dir: Path, on_phase, force: bool,
+             lease: CoreLease | None) -> FitResult:
     if stop_requested():
         return FitResult(spec.fitter, "failed", reason=INTERRUPTED)
     entry = get_fitter(spec.fitter)
@@ -304,7 +338,8 @@ def _run_fit(spec: FitSpec, output_dir: Path, on_phase, force: bool) -> FitResul
                 reused = FitResult.from_stored(spec.fitter, stored)
                 note = "fitted meanwhile by a concurrent run on this folder" * fitted_meanwhile
                 return dataclasses.replace(reused, reason=note)
-            result = _fit_in_child(spec, entry, adapter, key, versions, output_dir, on_phase)
+            result = _fit_in_child(spec, entry, adapter, key, versions, output_dir, on_phase,
+                                   lease)
     except LockWaitCancelled:
         return FitResult(spec.fitter, "failed", reason=INTERRUPTED, run_key=key)
     if problem:
@@ -316,13 +351,14 @@ def _run_fit(spec: FitSpec, output_dir: Path, on_phase, force: bool) -> FitResul
 
 
 def _fit_in_child(spec: FitSpec, entry: FitterEntry, adapter: Any, key: str,
-                  versions: dict[str, str], output_dir: Path, on_phase) -> FitResult:
+                  versions: dict[str, str], output_dir: Path, on_phase,
+                  lease: CoreLease | None) -> FitResult:
     """Fit ``spec`` in a child on a staging folder; commit it when complete."""
     final = storage.run_dir(output_dir, spec, key)
     staging = storage.staging_dir(final)
     try:
         storage.write_run_spec(staging, spec, key, versions)
-        watch = _launch(spec, entry, adapter, staging, on_phase)
+        watch = _launch(spec, entry, adapter, staging, on_phase, lease)
         return _collect(spec, key, watch, staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -334,6 +370,7 @@ def run_fit(
     *,
     on_phase: Callable[[str], None] | None = None,
     force: bool = False,
+    lease: CoreLease | None = None,
 ) -> FitResult:
     """Fit ``spec`` in a fresh process and store it under ``output_dir`` (see storage).
 
@@ -347,9 +384,11 @@ def run_fit(
     An ``ok`` result may carry a note in ``reason``: a stored result that failed its
     checksum (or was otherwise unusable) and was re-fitted, or a run fitted meanwhile by
     a concurrent run on the same folder (this one waited on the run key's lock).
+    ``lease`` (``run.cores``): the child waits for the lease's sampling cores before
+    sampling; the wait is recorded as ``waiting_seconds``, outside ``total_seconds``.
     """
     try:
-        return _run_fit(spec, Path(output_dir), on_phase, force)
+        return _run_fit(spec, Path(output_dir), on_phase, force, lease)
     except Exception as error:  # run boundary: a failure in the parent is a failed fit too
         logger.exception("%s on %s failed", spec.fitter, spec.dataset.name)
         return FitResult(spec.fitter, "failed", reason=f"{type(error).__name__}: {error}")

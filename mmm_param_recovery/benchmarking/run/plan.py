@@ -46,6 +46,7 @@ class BenchmarkRequest:
     ray_address: str | None = None
     fitter_options: tuple[tuple[str, str], ...] = ()
     """``(key, value)`` options, each given to every fitter that takes ``key``."""
+    overlap: bool = True
 
     def options_of(self, fitter: str) -> dict[str, str]:
         """The ``fitter_options`` that ``fitter`` takes."""
@@ -106,6 +107,9 @@ class BenchmarkPlan:
     """Where the fits run (``run.executors``: ``local`` or ``ray``); run control."""
     ray_address: str | None = None
     """The Ray cluster of ``executor == "ray"`` (None: start a local Ray instance)."""
+    overlap: bool = True
+    """``local``: one extra fit builds while others sample, within ``jobs x cores`` cores
+    (``run.cores``); run control."""
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -153,6 +157,8 @@ def build_plan(request: BenchmarkRequest) -> BenchmarkPlan:
         "executor": request.executor + (f" ({request.ray_address})" if request.ray_address
                                         else ""),
     }
+    if request.executor == "local":
+        settings["overlap builds with sampling"] = "on" if request.overlap else "off"
     if request.fitter_options:
         settings["fitter options"] = ", ".join(f"{k}={v}" for k, v in request.fitter_options)
     return BenchmarkPlan(
@@ -161,5 +167,5 @@ def build_plan(request: BenchmarkRequest) -> BenchmarkPlan:
         profiles=request.profiles,
         settings=settings, jobs=request.jobs, force_rerun=request.force_rerun,
         plots_only=request.plots_only, compare_to=request.compare_to,
-        executor=request.executor, ray_address=request.ray_address,
+        executor=request.executor, ray_address=request.ray_address, overlap=request.overlap,
     )

@@ -53,7 +53,8 @@ def _with_metrics(planned: PlannedFit, result: isolation.FitResult, truth) -> Ru
     written beside it, under the run key's lock)."""
     timings = {"build_seconds": result.build_seconds, "sampling_seconds": result.sampling_seconds,
                "postprocess_seconds": result.postprocess_seconds,
-               "total_seconds": result.total_seconds, "peak_rss_bytes": result.peak_rss_bytes,
+               "total_seconds": result.total_seconds,
+               "waiting_seconds": result.waiting_seconds, "peak_rss_bytes": result.peak_rss_bytes,
                "jax_cache": result.jax_cache}
     try:
         idata = storage.load_run(result.run_dir, result.run_key, check_metrics=False).posterior()
@@ -135,7 +136,9 @@ def execute(plan: BenchmarkPlan, truths: Truths, on_event: EventCallback = ignor
     problems = problems or {}
     if plan.plots_only:
         return [_stored_record(p, plan.output_dir, truths, problems) for p in plan.fits]
-    executor = make_executor(plan.executor, plan.jobs, len(plan.fits), plan.ray_address)
+    capacity = plan.jobs * max((fit.spec.cores for fit in plan.fits), default=1)
+    executor = make_executor(plan.executor, plan.jobs, len(plan.fits), plan.ray_address,
+                             plan.overlap, capacity)
     pool = ThreadPoolExecutor(max_workers=executor.parallel)
     try:
         futures = [pool.submit(_fit_one, p, plan, executor, truths, problems, on_event)
