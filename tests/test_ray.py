@@ -4,6 +4,7 @@ which is reproducible for a seed, so the two executors must give the same number
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +18,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from mmm_param_recovery.benchmarking.run import executors  # noqa: E402
+from mmm_param_recovery.benchmarking.run import executors, shipping  # noqa: E402
 from mmm_param_recovery.benchmarking.run.specs import dataset_ref, make_fit_spec  # noqa: E402
+from mmm_param_recovery.benchmarking.store import runs as storage  # noqa: E402
 from mmm_param_recovery.data_generator import (  # noqa: E402
     generate_mmm_dataset,
     get_preset_config,
@@ -99,6 +101,43 @@ def test_ray_address_needs_the_ray_executor(tmp_path):
     args = build_parser().parse_args(["--executor", "slurm", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="--executor: 'slurm' is invalid; allowed: local, ray"):
         request_from_args(args, default_jobs=1)
+    args = build_parser().parse_args(["--ray-storage", "ship", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--ray-storage: 'ship' is invalid; allowed: only with"):
+        request_from_args(args, default_jobs=1)
+    args = build_parser().parse_args(["--executor", "ray", "--ray-storage", "nfs",
+                                      "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="--ray-storage: 'nfs' is invalid; allowed: shared, ship"):
+        request_from_args(args, default_jobs=1)
+    args = build_parser().parse_args(["--executor", "ray", "--ray-storage", "ship",
+                                      "--output-dir", str(tmp_path)])
+    assert request_from_args(args, default_jobs=1).ray_storage == "ship"
+
+
+@pytest.mark.slow
+def test_a_shipped_fit_needs_no_storage_in_common_and_is_checked_before_commit(tmp_path):
+    folder = tmp_path / "driver" / "basic" / "data_seed3"
+    save_dataset(generate_mmm_dataset(get_preset_config("basic", seed=3)), folder)
+    spec = make_fit_spec("pymc:pymc", dataset_ref("basic", folder), chains=1, draws=30,
+                         tune=60, seed=3, cores=1, timeout_seconds=300)
+    packed = shipping.pack_folder(folder)
+    shutil.rmtree(folder)  # the worker cannot read the driver's dataset folder
+    shipped = shipping.fit_and_ship(spec, packed, force=False)
+    result = shipped["result"]
+    assert result.status == "ok" and result.run_dir is None, result.reason
+
+    tampered = tmp_path / "tampered"
+    shipping.unpack_folder(shipped["run"], tampered)
+    (tampered / "timings.json").write_text("{}")
+    bad = shipping.commit_shipped(shipping.pack_folder(tampered), tmp_path / "out", spec,
+                                  result)
+    assert bad.status == "failed" and "shipped run folder is unusable" in bad.reason
+    assert not (tmp_path / "out" / "basic").exists() or not any(
+        (tmp_path / "out" / "basic").iterdir())  # nothing half-committed
+
+    good = shipping.commit_shipped(shipped["run"], tmp_path / "out", spec, result)
+    assert good.status == "ok" and good.run_dir.parent == tmp_path / "out" / "basic"
+    run = storage.load_run(good.run_dir, expected_key=result.run_key)
+    assert run.posterior().posterior.sizes["draw"] == 30
 
 
 @pytest.fixture
@@ -134,7 +173,7 @@ def test_a_plan_runs_across_two_nodes(two_node_cluster, tmp_path):
         save_dataset(generate_mmm_dataset(get_preset_config("basic", seed=seed)), folder)
         specs.append(make_fit_spec("pymc:pymc", dataset_ref("basic", folder), chains=1,
                                    draws=30, tune=60, seed=seed, cores=1, timeout_seconds=300))
-    executor = executors.RayExecutor(two_node_cluster, n_fits=2)
+    executor = executors.RayExecutor(two_node_cluster, n_fits=2, storage_mode="ship")
     assert len([node for node in ray.nodes() if node["Alive"]]) == 2
     results: list = [None, None]
     try:
@@ -149,3 +188,8 @@ def test_a_plan_runs_across_two_nodes(two_node_cluster, tmp_path):
         executor.close()
     assert [r.status for r in results] == ["ok", "ok"], [r.reason for r in results]
     assert len({executor.nodes[r.run_key] for r in results}) == 2  # one fit per node
+    for result in results:  # shipped back and committed by the driver
+        assert result.run_dir.parent == tmp_path / "basic"
+        storage.load_run(result.run_dir, expected_key=result.run_key)
+    reused = executors._stored_result(specs[0], tmp_path)  # what a second run would reuse
+    assert reused is not None and reused.cached and reused.run_dir == results[0].run_dir

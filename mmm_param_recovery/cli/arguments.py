@@ -168,13 +168,16 @@ def _check_fitter_options(texts: list[str], fitters: tuple[str, ...]) -> tuple[t
     return tuple(sorted(options.items()))
 
 
-def _check_executor(name: str, ray_address: str | None) -> str:
-    """``--executor`` (and ``--ray-address``, which only ``ray`` takes)."""
-    from mmm_param_recovery.benchmarking.run.executors import EXECUTORS, require_ray
+def _check_executor(name: str, ray_address: str | None, ray_storage: str | None) -> str:
+    """``--executor`` (and ``--ray-address``, ``--ray-storage``, which only ``ray`` takes)."""
+    from mmm_param_recovery.benchmarking.run.executors import EXECUTORS, RAY_STORAGE, require_ray
 
     executor = _check_choices("--executor", [name], EXECUTORS)[0]
-    if ray_address is not None and executor != "ray":
-        raise invalid("--ray-address", ray_address, "only with --executor ray", ConfigError)
+    for flag, value in (("--ray-address", ray_address), ("--ray-storage", ray_storage)):
+        if value is not None and executor != "ray":
+            raise invalid(flag, value, "only with --executor ray", ConfigError)
+    if ray_storage is not None:
+        _check_choices("--ray-storage", [ray_storage], RAY_STORAGE)
     if executor == "ray":
         require_ray()
     return executor
@@ -207,7 +210,7 @@ def request_from_args(args: argparse.Namespace, default_jobs: int) -> BenchmarkR
     fitter_options = _check_fitter_options(args.fitter_option, fitters)
     _check_output_dir(Path(args.output_dir))
     compare_to = _check_compare_to(args.compare_to, Path(args.output_dir))
-    executor = _check_executor(args.executor, args.ray_address)
+    executor = _check_executor(args.executor, args.ray_address, args.ray_storage)
     return BenchmarkRequest(
         datasets=datasets, user_dataset=user, fitters=fitters, profiles=profiles,
         seeds=tuple(dict.fromkeys(args.seeds or [args.seed])), chains=args.chains,
@@ -215,7 +218,7 @@ def request_from_args(args: argparse.Namespace, default_jobs: int) -> BenchmarkR
         output_dir=args.output_dir, jobs=args.jobs or default_jobs, timeout=args.timeout,
         force_rerun=args.force_rerun, plots_only=args.plots_only, compare_to=compare_to,
         executor=executor, ray_address=args.ray_address, fitter_options=fitter_options,
-        overlap=args.overlap,
+        overlap=args.overlap, ray_storage=args.ray_storage or "shared",
     )
 
 

@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--ray-address", default=None, metavar="ADDRESS",
         help="with --executor ray: the cluster to join, e.g. 10.0.0.5:6379 or auto (default: "
         "start a local Ray instance)")
+    add("--ray-storage", default=None, metavar="MODE",
+        help="with --executor ray: shared (each node writes its run folders into "
+        "--output-dir, which every node must see) or ship (datasets travel with the tasks "
+        "and run folders come back to this machine; nodes need no common storage) "
+        "(default: shared)")
     add("--dataset-file", type=Path, default=None,
         help="your own data file (CSV/Parquet: date, geo, y, x{i}_{name}, c{k}) "
         "(default: none)")

@@ -8,13 +8,16 @@ driver from the stored run folders.
 
 ``ray``: every fit is one Ray task in a fresh worker process (``max_calls=1``) that asks
 for ``num_cpus`` = the fit's cores and ``memory`` = the fitter's memory estimate, so Ray
-places fits where they fit. The worker writes the run folder itself: the output folder
-(and the dataset folders under it) must be on storage that every node sees, which the
-driver checks by finding the committed run folder after the task returns (a fit whose
-folder the driver cannot see is failed with that reason; shipping folders back is not
-implemented). A worker or node lost mid-fit is retried once by Ray (``max_retries=1``);
-any other Ray error, and a task that outlives its fit's timeout by ``GRACE_SECONDS``,
-comes back as a failed fit with its reason, so a run never hangs. Ray is optional
+places fits where they fit. Where results go (``RAY_STORAGE``): with ``shared`` (the
+default) the worker writes the run folder itself, so the output folder (and the dataset
+folders under it) must be on storage that every node sees, which the driver checks by
+finding the committed run folder after the task returns (a fit whose folder the driver
+cannot see is failed with that reason); with ``ship`` the dataset travels with the task
+and the finished run folder comes back to the driver, which checks and commits it
+(``run.shipping``), so nodes need no common storage. A worker or node lost mid-fit is
+retried once by Ray (``max_retries=1``); any other Ray error, and a task that outlives
+its fit's timeout by ``GRACE_SECONDS``, comes back as a failed fit with its reason, so a
+run never hangs. Ray is optional
 (``pip install .[ray]``); ``--executor ray`` without it is refused up front.
 """
 
@@ -28,13 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from mmm_param_recovery.benchmarking.fitters.registry import get_fitter
-from mmm_param_recovery.benchmarking.run import cores, isolation, processes
+from mmm_param_recovery.benchmarking.run import cores, isolation, processes, shipping
 from mmm_param_recovery.benchmarking.run.specs import FitSpec
+from mmm_param_recovery.benchmarking.store import runs as storage
 from mmm_param_recovery.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "ray")
+RAY_STORAGE = ("shared", "ship")
+"""How Ray fits' run folders reach the driver: written on storage every node sees, or
+shipped back with the task's result."""
 GRACE_SECONDS = 300.0
 """How long past a fit's own timeout the driver waits for its Ray task."""
 MAX_DRIVER_THREADS = 64
@@ -79,6 +86,14 @@ def _fit_in_worker(spec: FitSpec, output_dir: str, cwd: str, force: bool) -> dic
     return {"result": result, "node": ray.get_runtime_context().get_node_id()}
 
 
+def _ship_in_worker(spec: FitSpec, packed_dataset: bytes, force: bool) -> dict[str, Any]:
+    """The Ray task of ``--ray-storage ship``: ``shipping.fit_and_ship`` and the node."""
+    import ray
+
+    return {**shipping.fit_and_ship(spec, packed_dataset, force),
+            "node": ray.get_runtime_context().get_node_id()}
+
+
 def require_ray() -> None:
     """Raise a ConfigError naming the extra when Ray is not installed."""
     try:
@@ -89,11 +104,15 @@ def require_ray() -> None:
 
 
 class RayExecutor:
-    """Fits as Ray tasks on the cluster at ``address`` (None: a local Ray instance)."""
+    """Fits as Ray tasks on the cluster at ``address`` (None: a local Ray instance), their
+    run folders on shared storage or shipped back (``storage_mode``, one of RAY_STORAGE)."""
 
     name = "ray"
 
-    def __init__(self, address: str | None, n_fits: int) -> None:
+    def __init__(self, address: str | None, n_fits: int, storage_mode: str = "shared") -> None:
+        if storage_mode not in RAY_STORAGE:
+            raise ConfigError(f"--ray-storage: {storage_mode!r} is invalid; allowed: "
+                              f"{', '.join(RAY_STORAGE)}")
         require_ray()
         import ray
 
@@ -103,7 +122,9 @@ class RayExecutor:
             else:
                 ray.init(include_dashboard=False, log_to_driver=False)
         self._ray = ray
-        self._task = ray.remote(max_calls=1, max_retries=1)(_fit_in_worker)
+        self.storage_mode = storage_mode
+        task = _ship_in_worker if storage_mode == "ship" else _fit_in_worker
+        self._task = ray.remote(max_calls=1, max_retries=1)(task)
         self.parallel = max(1, min(n_fits, MAX_DRIVER_THREADS))
         self.nodes: dict[str, str] = {}
         """Run key -> Ray node id of every fit that ran (for tests and logs)."""
@@ -117,10 +138,17 @@ class RayExecutor:
     def run_fit(self, spec: FitSpec, output_dir: Path, force: bool,
                 on_phase: PhaseCallback) -> isolation.FitResult:
         """Run ``spec`` as a Ray task; a failed result for anything Ray reports."""
+        if self.storage_mode == "ship" and not force:
+            reused = _stored_result(spec, output_dir)
+            if reused is not None:
+                return reused
         absolute = dataclasses.replace(spec, dataset=dataclasses.replace(
             spec.dataset, path=Path(spec.dataset.path).resolve()))
-        ref = self._task.options(**self._options(spec)).remote(
-            absolute, str(Path(output_dir).resolve()), str(Path.cwd()), force)
+        if self.storage_mode == "ship":
+            arguments = (absolute, shipping.pack_folder(absolute.dataset.path), force)
+        else:
+            arguments = (absolute, str(Path(output_dir).resolve()), str(Path.cwd()), force)
+        ref = self._task.options(**self._options(spec)).remote(*arguments)
         on_phase("queued on ray")
         limit = (spec.timeout_seconds or float("inf")) + GRACE_SECONDS
         try:
@@ -136,10 +164,14 @@ class RayExecutor:
                 f"the Ray task did not return within the fit's timeout + {GRACE_SECONDS:g} s"))
         result = done["result"]
         self.nodes[result.run_key] = done["node"]
+        if self.storage_mode == "ship":
+            return (shipping.commit_shipped(done["run"], Path(output_dir), spec, result)
+                    if result.status == "ok" else result)
         if result.status == "ok" and not (result.run_dir and result.run_dir.is_dir()):
             return dataclasses.replace(result, status="failed", reason=(
                 f"the fit's run folder {result.run_dir} is not visible to the driver: "
-                "--output-dir must be on storage every Ray node sees"))
+                "--output-dir must be on storage every Ray node sees, or use "
+                "--ray-storage ship"))
         return result
 
     def _wait(self, ref: Any, limit: float) -> dict[str, Any] | str | None:
@@ -159,12 +191,20 @@ class RayExecutor:
         self._ray.shutdown()
 
 
+def _stored_result(spec: FitSpec, output_dir: Path) -> isolation.FitResult | None:
+    """The driver's completed run of ``spec`` (None: none usable, fit it)."""
+    versions = get_fitter(spec.fitter).load_adapter().versions()
+    stored, _ = storage.lookup_completed_run(output_dir, spec, versions)
+    return None if stored is None else isolation.FitResult.from_stored(spec.fitter, stored)
+
+
 def make_executor(name: str, jobs: int, n_fits: int, ray_address: str | None = None,
-                  overlap: bool = False, capacity: int = 1):
+                  overlap: bool = False, capacity: int = 1, ray_storage: str = "shared"):
     """The executor ``name`` (``EXECUTORS``) for a plan of ``n_fits`` fits; ``overlap``
-    and ``capacity`` (cores) apply to ``local``."""
+    and ``capacity`` (cores) apply to ``local``, ``ray_address`` and ``ray_storage``
+    (RAY_STORAGE) to ``ray``."""
     if name == "local":
         return LocalExecutor(jobs, overlap, capacity)
     if name == "ray":
-        return RayExecutor(ray_address, n_fits)
+        return RayExecutor(ray_address, n_fits, ray_storage)
     raise ConfigError(f"--executor: {name!r} is invalid; allowed: {', '.join(EXECUTORS)}")

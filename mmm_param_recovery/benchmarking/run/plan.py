@@ -47,6 +47,7 @@ class BenchmarkRequest:
     fitter_options: tuple[tuple[str, str], ...] = ()
     """``(key, value)`` options, each given to every fitter that takes ``key``."""
     overlap: bool = True
+    ray_storage: str = "shared"
 
     def options_of(self, fitter: str) -> dict[str, str]:
         """The ``fitter_options`` that ``fitter`` takes."""
@@ -110,6 +111,9 @@ class BenchmarkPlan:
     overlap: bool = True
     """``local``: one extra fit builds while others sample, within ``jobs x cores`` cores
     (``run.cores``); run control."""
+    ray_storage: str = "shared"
+    """``ray``: run folders on storage every node sees, or shipped back
+    (``run.executors.RAY_STORAGE``); run control."""
 
     @property
     def dataset_names(self) -> tuple[str, ...]:
@@ -159,6 +163,8 @@ def build_plan(request: BenchmarkRequest) -> BenchmarkPlan:
     }
     if request.executor == "local":
         settings["overlap builds with sampling"] = "on" if request.overlap else "off"
+    else:
+        settings["ray storage"] = request.ray_storage
     if request.fitter_options:
         settings["fitter options"] = ", ".join(f"{k}={v}" for k, v in request.fitter_options)
     return BenchmarkPlan(
@@ -168,4 +174,5 @@ def build_plan(request: BenchmarkRequest) -> BenchmarkPlan:
         settings=settings, jobs=request.jobs, force_rerun=request.force_rerun,
         plots_only=request.plots_only, compare_to=request.compare_to,
         executor=request.executor, ray_address=request.ray_address, overlap=request.overlap,
+        ray_storage=request.ray_storage,
     )

@@ -138,7 +138,7 @@ def execute(plan: BenchmarkPlan, truths: Truths, on_event: EventCallback = ignor
         return [_stored_record(p, plan.output_dir, truths, problems) for p in plan.fits]
     capacity = plan.jobs * max((fit.spec.cores for fit in plan.fits), default=1)
     executor = make_executor(plan.executor, plan.jobs, len(plan.fits), plan.ray_address,
-                             plan.overlap, capacity)
+                             plan.overlap, capacity, plan.ray_storage)
     pool = ThreadPoolExecutor(max_workers=executor.parallel)
     try:
         futures = [pool.submit(_fit_one, p, plan, executor, truths, problems, on_event)
