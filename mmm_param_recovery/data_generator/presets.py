@@ -124,17 +124,25 @@ def _random_channel(rng: np.random.Generator, index: int) -> ChannelConfig:
                     float(rng.uniform(1.0, 5.0)), transform, pattern, **params)
 
 
+def _slope_one_channels(tv_spend: float) -> list[ChannelConfig]:
+    """small_business's tv, search and social with geometric adstock and slope-1 Hill
+    curves (the form of both models); tv's base spend per week is ``tv_spend``."""
+    return [
+        _channel("tv", tv_spend, 3.0, _geometric(0.6, kappa=1.2, slope=1.0), "seasonal",
+                 amplitude=0.4),
+        _channel("search", 3000, 4.0, _geometric(0.2, kappa=0.8, slope=1.0), growth=0.3),
+        _channel("social", 2000, 2.5, _geometric(0.4, kappa=1.0, slope=1.0), "on_off",
+                 on_periods=6, off_periods=4),
+    ]
+
+
 def _shared_dgp(seed: int) -> MMMDataConfig:
     """small_business's channels in a form both models represent exactly: one geo (so
     per-geo and global spend scaling coincide), geometric adstock over lags 0..7, Hill
     saturation with slope 1, and a flat baseline whose season and trend are supplied as
     noise-free observed controls."""
     channels = [
-        _channel("tv", 5000, 3.0, _geometric(0.6, kappa=1.2, slope=1.0), "seasonal",
-                 amplitude=0.4),
-        _channel("search", 3000, 4.0, _geometric(0.2, kappa=0.8, slope=1.0), growth=0.3),
-        _channel("social", 2000, 2.5, _geometric(0.4, kappa=1.0, slope=1.0), "on_off",
-                 on_periods=6, off_periods=4),
+        *_slope_one_channels(tv_spend=5000),
         _channel("radio", 1500, 1.5, _geometric(0.5, kappa=1.0, slope=1.0), "delayed_start",
                  start_period=20, ramp_periods=8),
     ]
@@ -151,13 +159,7 @@ def _meridian_native(seed: int) -> MMMDataConfig:
     knots hold exactly) with no seasonal cycle, and a control with per-geo effects. The
     geos share one baseline level, so every geo's baseline moves with the same
     ``mu_t``; every geo has population 1 (the generator writes no population column)."""
-    channels = [
-        _channel("tv", 6000, 3.0, _geometric(0.6, kappa=1.2, slope=1.0), "seasonal",
-                 amplitude=0.4),
-        _channel("search", 3000, 4.0, _geometric(0.2, kappa=0.8, slope=1.0), growth=0.3),
-        _channel("social", 2000, 2.5, _geometric(0.4, kappa=1.0, slope=1.0), "on_off",
-                 on_periods=6, off_periods=4),
-    ]
+    channels = _slope_one_channels(tv_spend=6000)
     controls = [ControlConfig("seasonal", {"amplitude": 0.5}, 0.3, 1000.0)]
     regions = RegionConfig(n_regions=5, baseline_variation=0.0, effectiveness_variation=0.3)
     return _config(channels, controls, 104, 0.25, seed, trend_growth=0.3,
