@@ -41,7 +41,8 @@ def read_back(directory: Path, fmt: str) -> dict[str, Any]:
                               directory / "truth.json")
 
 
-@pytest.mark.parametrize("name", ["small_business", "multi_region", "large_business"])
+@pytest.mark.parametrize("name", ["small_business", "multi_region", "large_business",
+                                  "meridian_native"])
 def test_csv_and_parquet_round_trips_give_identical_frames(name: str, tmp_path: Path) -> None:
     result = generate_mmm_dataset(get_preset_config(name))
     save_dataset(result, tmp_path / name)
@@ -102,6 +103,11 @@ MALFORMED = {  # id -> (formats, "data" or "truth", mutation, substrings of the 
                              ["different numbers of rows", "every geo on every date"]),
     "not a date": (("csv",), "data", with_value("date", 0, "someday"),
                    ["'date'", "not dates"]),
+    "population not positive": (("csv", "parquet"), "data", lambda f: f.assign(population=0.0),
+                                ["'population'", "values <= 0", "> 0"]),
+    "population changes": (("csv", "parquet"), "data",
+                           lambda f: f.assign(population=np.arange(len(f)) + 1.0),
+                           ["'population'", "changes over dates", "one population per geo"]),
     "truth rows differ": (("csv", "parquet"), "truth", lambda f: f.iloc[:-2],
                           ["(date, geo) rows differ"]),
     "truth dates shifted": (("csv", "parquet"), "truth",

@@ -36,6 +36,7 @@ from mmm_param_recovery.data_generator import (
     plot_spend,
     save_dataset,
 )
+from mmm_param_recovery.data_generator.regions import PEOPLE_PER_UNIT
 from mmm_param_recovery.errors import ConfigError, DatasetFormatError
 
 PRESETS = list_available_presets()
@@ -147,8 +148,9 @@ def test_presets_have_realistic_roas_and_media_share(name: str, seed: int) -> No
 @pytest.mark.parametrize("name", PRESETS)
 def test_data_frame_layout(name: str) -> None:
     config, data = get_preset_config(name), generated(name)["data"]
+    population = ["population"] if config.regions.population_variation else []
     assert list(data.columns) == ["date", "geo", *channel_column_names(config),
-                                  *control_column_names(config), "y"]
+                                  *control_column_names(config), "y", *population]
     assert all(c == f"x{i}_{ch.name}" for i, (c, ch) in
                enumerate(zip(channel_column_names(config), config.channels, strict=True), 1))
     assert isinstance(data.index, pd.RangeIndex)
@@ -293,6 +295,29 @@ def test_a_geo_that_spends_more_gets_more_contribution() -> None:
         assert (gain.loc[active, order].diff(axis=1).iloc[:, 1:] > 0).all().all()
 
 
+def test_populations_multiply_a_per_capita_world() -> None:
+    with_people = get_preset_config("meridian_native", seed=5)
+    regions = dataclasses.replace(with_people.regions, population_variation=0.0)
+    per_capita = dataclasses.replace(with_people, regions=regions)
+    a, b = generate_mmm_dataset(with_people), generate_mmm_dataset(per_capita)
+    assert "population" not in b["data"]
+    people = a["data"]["population"].to_numpy()
+    assert (people == np.rint(people)).all() and len(set(people)) == 5  # whole people per geo
+    multiplier = people / PEOPLE_PER_UNIT
+    columns = [*channel_column_names(with_people), "y"]
+    np.testing.assert_allclose(a["data"][columns].to_numpy() / multiplier[:, None],
+                               b["data"][columns].to_numpy(), rtol=1e-12)
+    controls = control_column_names(with_people)
+    assert a["data"][controls].equals(b["data"][controls])  # regressors are not scaled
+    contribution = [f"contribution_{c}" for c in channel_column_names(with_people)]
+    np.testing.assert_allclose(a["ground_truth"]["contributions"][contribution].to_numpy()
+                               / multiplier[:, None],
+                               b["ground_truth"]["contributions"][contribution].to_numpy(),
+                               rtol=1e-12)
+    roas_a, roas_b = (r["ground_truth"]["roas"].query("geo != 'overall'")["roas"] for r in (a, b))
+    np.testing.assert_allclose(roas_a.to_numpy(), roas_b.to_numpy(), rtol=1e-12)
+
+
 # --- seeds and customisation ------------------------------------------------------------
 
 def channel_draws(config: MMMDataConfig) -> list[tuple]:
@@ -366,6 +391,8 @@ BAD_INPUTS = {  # id -> (builder, [field, value, allowed] substrings of the mess
                            ["channels", "['tv', 'tv']", "distinct"]),
     "underscore in name": (lambda: ChannelConfig("paid_search"),
                            ["name", "'paid_search'", "letters and digits"]),
+    "negative population variation": (lambda: RegionConfig(population_variation=-0.1),
+                                      ["regions.population_variation", "-0.1", ">= 0"]),
     "periods < adstock window": (lambda: MMMDataConfig(n_periods=6),
                                  ["n_periods", "6", "adstock_lmax=8"]),
     "unknown preset": (lambda: get_preset_config("huge_business"),

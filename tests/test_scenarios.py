@@ -15,6 +15,7 @@ import pytest
 
 from mmm_param_recovery.benchmarking.fitters import meridian_model, pymc_model
 from mmm_param_recovery.data_generator import customize_preset, generate_mmm_dataset
+from mmm_param_recovery.data_generator.ground_truth import reference_spend
 from mmm_param_recovery.data_generator.io import channel_columns, control_columns
 
 SEED = 3
@@ -49,11 +50,14 @@ def _media(result, channels, geos):
 
 
 def _true_media(result, channels, geos):
-    """Per channel of a slope-1 Hill dataset: (alpha, kappa in spend units, effect per geo)."""
+    """Per channel of a slope-1 Hill dataset: (alpha, kappa in spend units per geo,
+    effect per geo)."""
+    truth = result["ground_truth"]["transform_parameters"]
     out = {}
-    for c, (alpha, kind, params, reference, effect) in _media(result, channels, geos).items():
+    for c, (alpha, kind, params, _, effect) in _media(result, channels, geos).items():
         assert kind == "hill" and params["slope"] == 1.0
-        out[c] = (alpha, params["kappa"] * reference, effect)
+        kappa = np.array([params["kappa"] * reference_spend(truth[c], g) for g in geos])
+        out[c] = (alpha, kappa, effect)
     return out
 
 
@@ -163,8 +167,11 @@ def _meridian_mean(result, data, channels, controls, alpha_shift: float = 0.0) -
     raw = np.asarray(model.media_tensors.media, dtype=float)  # (geo, time, channel)
     scaled = np.asarray(model.media_tensors.media_scaled, dtype=float)
     ratio = np.where(raw > 0, scaled / np.where(raw > 0, raw, 1), np.nan)
-    per_unit = np.nanmax(ratio, (0, 1))  # 1 / (population x channel median)
-    np.testing.assert_allclose(np.nanmin(ratio, (0, 1)), per_unit)  # one scale for all geos
+    per_unit = np.nanmax(ratio, 1)  # (geo, channel): 1 / (population x channel median)
+    np.testing.assert_allclose(np.nanmin(ratio, 1), per_unit)  # one scale per geo
+    kappa = np.stack([media[c][1] for c in channels], axis=1)  # (geo, channel), spend units
+    ec = kappa * per_unit  # Meridian's ec: one per channel when the truth is per capita
+    np.testing.assert_allclose(ec, np.broadcast_to(ec[0], ec.shape), rtol=1e-12)
     beta = np.stack([media[c][2] for c in channels], axis=1) / (std * population[:, None])
     controls_raw = np.asarray(model.controls, dtype=float)  # (geo, time, control)
     controls_scaled = np.asarray(model.controls_scaled, dtype=float)
@@ -184,7 +191,7 @@ def _meridian_mean(result, data, channels, controls, alpha_shift: float = 0.0) -
         "beta_gm": (("geo", "media_channel"), beta),
         "alpha_m": (("media_channel",), np.array([media[c][0] for c in channels])
                     + alpha_shift),
-        "ec_m": (("media_channel",), np.array([media[c][1] for c in channels]) * per_unit),
+        "ec_m": (("media_channel",), ec[0]),
         "slope_m": (("media_channel",), np.ones(len(channels))),
     }, coords={"time": times, "geo": model.input_data.geo.values}).expand_dims(chain=1, draw=1)
     analyzer = Analyzer(model_context=model.model_context,

@@ -194,7 +194,11 @@ class RegionConfig:
 
     ``baseline_variation`` scales each geo's baseline, ``spend_variation`` its spend on
     every channel (times a smaller per-channel jitter), ``effectiveness_variation`` the
-    ``effect`` of each (geo, channel).
+    ``effect`` of each (geo, channel). ``population_variation`` > 0 gives the geos
+    populations (people, ``regions.PEOPLE_PER_UNIT`` times a log-normal multiplier, written as the
+    data's ``population`` column): everything but the controls is then generated per
+    capita and multiplied by the geo's population multiplier, so saturation sees spend
+    per capita (Meridian's form). 0 (the default): no population column, every geo 1.
     """
 
     n_regions: int = 1
@@ -202,6 +206,7 @@ class RegionConfig:
     baseline_variation: float = 0.2
     spend_variation: float = 0.3
     effectiveness_variation: float = 0.15
+    population_variation: float = 0.0
 
     def __post_init__(self) -> None:
         if self.region_names is not None:
@@ -215,7 +220,8 @@ class RegionConfig:
         if names is not None and (len(names) != self.n_regions or len(set(names)) != len(names)):
             raise invalid(f"{where}.region_names", names, f"{self.n_regions} distinct names",
                           ConfigError)
-        for name in ("baseline_variation", "spend_variation", "effectiveness_variation"):
+        for name in ("baseline_variation", "spend_variation", "effectiveness_variation",
+                     "population_variation"):
             _check_positive(f"{where}.{name}", getattr(self, name), allow_zero=True)
 
     @property

@@ -15,8 +15,9 @@ from .ground_truth import (
     calculate_roas,
     transform_parameters,
 )
-from .regions import RegionalVariation, generate_regional_variations
+from .regions import PEOPLE_PER_UNIT, RegionalVariation, generate_regional_variations
 from .utils import stream_rng
+from .validation import POPULATION
 
 
 def channel_column_names(config: MMMDataConfig) -> list[str]:
@@ -46,10 +47,20 @@ def generate_mmm_dataset(config: MMMDataConfig) -> dict[str, Any]:
     noise, noise_scale = generate_noise(config, baseline_parts["baseline"])
     y = baseline_parts["baseline"] + control_effects.sum(axis=2) + contributions.sum(axis=2) + noise
     arrays = {
-        "spend": spend, "controls": controls, "contributions": contributions,
-        "control_effects": control_effects, "noise": noise, "y": y, **baseline_parts,
+        "spend": spend, "contributions": contributions, "control_effects": control_effects,
+        "noise": noise, "y": y, **baseline_parts,
     }
+    if regions.population is not None:  # all of it was per capita
+        arrays = {name: _times_population(a, regions.population) for name, a in arrays.items()}
+        control_coefficients = control_coefficients * regions.population[:, np.newaxis]
+        noise_scale = noise_scale * regions.population
+    arrays["controls"] = controls  # observed regressors, the same in every geo's units
     return _assemble(config, regions, arrays, control_coefficients, noise_scale)
+
+
+def _times_population(values: np.ndarray, population: np.ndarray) -> np.ndarray:
+    """(date, geo[, k]) per-capita values times each geo's population multiplier (geo,)."""
+    return values * population.reshape(1, -1, *([1] * (values.ndim - 2)))
 
 
 def generate_baseline(config: MMMDataConfig, regions: RegionalVariation) -> dict[str, np.ndarray]:
@@ -114,6 +125,9 @@ def _assemble(config, regions, arrays, control_coefficients, noise_scale) -> dic
     data = _long_frame(keys, np.concatenate(
         [arrays["spend"], arrays["controls"], arrays["y"][:, :, np.newaxis]], axis=2
     ), [*channels, *controls, "y"])
+    if regions.population is not None:
+        people = np.rint(regions.population * PEOPLE_PER_UNIT)
+        data[POPULATION] = np.tile(people, config.n_periods)
     contributions = arrays["contributions"]
     truth = {
         "contributions": _long_frame(keys, contributions, [f"contribution_{c}" for c in channels]),
@@ -124,7 +138,7 @@ def _assemble(config, regions, arrays, control_coefficients, noise_scale) -> dic
                                        [f"effect_{c}" for c in controls]),
         "noise": _long_frame(keys, arrays["noise"], ["noise"]),
         "transform_parameters": transform_parameters(
-            config, regions.effectiveness, regions.geos, channels),
+            config, regions.effectiveness, regions.geos, channels, regions.population),
         "roas": calculate_roas(contributions, arrays["spend"], regions.geos, channels),
         "attribution_shares": calculate_attribution_shares(contributions, channels),
         "control_coefficients": {

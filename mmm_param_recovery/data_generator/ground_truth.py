@@ -63,10 +63,14 @@ def calculate_attribution_shares(contributions: np.ndarray, columns: list[str]) 
 
 
 def transform_parameters(
-    config: MMMDataConfig, effectiveness: np.ndarray, geos: tuple[str, ...], columns: list[str]
+    config: MMMDataConfig, effectiveness: np.ndarray, geos: tuple[str, ...], columns: list[str],
+    population: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """True transform parameters per channel, with the effect per geo (y units per week
-    at full saturation: effect * effectiveness * base_spend)."""
+    at full saturation: effect * effectiveness * base_spend, times the geo's population
+    multiplier (geo,) when the geos have populations; the saturation's reference spend
+    per geo, ``reference_spend_by_geo``, is then base_spend times that multiplier)."""
+    people = np.ones(len(geos)) if population is None else population
     params = {}
     for c, (channel, column) in enumerate(zip(config.channels, columns, strict=True)):
         tf = channel.transform
@@ -83,11 +87,22 @@ def transform_parameters(
                 "reference_spend": channel.base_spend,
             },
             "effect_by_geo": {
-                geo: float(channel.effect * channel.base_spend * effectiveness[g, c])
+                geo: float(channel.effect * channel.base_spend * effectiveness[g, c] * people[g])
                 for g, geo in enumerate(geos)
             },
         }
+        if population is not None:
+            params[column]["saturation"]["reference_spend_by_geo"] = {
+                geo: float(channel.base_spend * people[g]) for g, geo in enumerate(geos)}
     return params
+
+
+def reference_spend(parameters: dict[str, Any], geo: str) -> float:
+    """The spend (currency per week) that the saturation of one channel's
+    ``transform_parameters`` entry sees as 1 in ``geo``."""
+    saturation = parameters["saturation"]
+    return float(saturation.get("reference_spend_by_geo", {}).get(
+        geo, saturation["reference_spend"]))
 
 
 def steady_state_response(parameters: dict[str, Any], geo: str, spend: np.ndarray) -> np.ndarray:
@@ -100,6 +115,7 @@ def steady_state_response(parameters: dict[str, Any], geo: str, spend: np.ndarra
     adstock, saturation = parameters["adstock"], parameters["saturation"]
     carry = adstock_weights(adstock["type"], dict(adstock["params"]), int(adstock["l_max"]),
                             bool(adstock["normalized"])).sum()
-    response = apply_saturation(np.asarray(spend, float) * carry / saturation["reference_spend"],
+    response = apply_saturation(np.asarray(spend, float) * carry
+                                / reference_spend(parameters, geo),
                                 saturation["type"], dict(saturation["params"]))
     return parameters["effect_by_geo"][geo] * response

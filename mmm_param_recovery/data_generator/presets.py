@@ -157,11 +157,13 @@ def _meridian_native(seed: int) -> MMMDataConfig:
     noise, geometric adstock over lags 0..7, slope-1 Hill curves shared by every geo on
     one spend scale, a baseline trend (a straight line, which Meridian's piecewise-linear
     knots hold exactly) with no seasonal cycle, and a control with per-geo effects. The
-    geos share one baseline level, so every geo's baseline moves with the same
-    ``mu_t``; every geo has population 1 (the generator writes no population column)."""
+    geos have populations (a ``population`` column) and everything but the controls is
+    per capita times population, as Meridian models it; one baseline level per capita,
+    so every geo's baseline per capita is the same ``mu_t``."""
     channels = _slope_one_channels(tv_spend=6000)
     controls = [ControlConfig("seasonal", {"amplitude": 0.5}, 0.3, 1000.0)]
-    regions = RegionConfig(n_regions=5, baseline_variation=0.0, effectiveness_variation=0.3)
+    regions = RegionConfig(n_regions=5, baseline_variation=0.0, effectiveness_variation=0.3,
+                           population_variation=0.6)
     return _config(channels, controls, 104, 0.25, seed, trend_growth=0.3,
                    seasonality_amplitude=0.0, regions=regions)
 

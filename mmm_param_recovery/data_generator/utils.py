@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = {"regions": 0, "channels": 1, "controls": 2, "noise": 3, "preset": 4}
+STREAMS = {"regions": 0, "channels": 1, "controls": 2, "noise": 3, "preset": 4, "population": 5}
 
 
 def stream_rng(seed: int, stream: str, *index: int) -> np.random.Generator:

@@ -28,6 +28,8 @@ from mmm_param_recovery.errors import DatasetFormatError
 CHANNEL_COLUMN = re.compile(r"^x(\d+)_([^_]+)$")
 CONTROL_COLUMN = re.compile(r"^c(\d+)$")
 KEY_COLUMNS = ("date", "geo")
+POPULATION = "population"
+"""Optional column: people per geo, positive and the same on every date of a geo."""
 MAX_MAGNITUDE = 1e15
 """Largest |value| accepted in a number column (y, spend, controls, truth): far above any
 real KPI, far below where sums of squares overflow float64."""
@@ -55,17 +57,34 @@ def validate_data_frame(data: pd.DataFrame, source: str = "data") -> None:
     if not channels:
         problems.append("no channel column; allowed: columns named x{i}_{name}, e.g. x1_tv "
                         "or x2_Paid-Search (no '_' in the name)")
-    known = {*KEY_COLUMNS, "y", *channels, *controls}
+    known = {*KEY_COLUMNS, "y", POPULATION, *channels, *controls}
     unknown = [c for c in data.columns if c not in known]
     if unknown:
         problems.append(
             f"unknown columns {unknown}; allowed: date, geo, y, x{{i}}_{{name}} (name without "
-            "'_'), c{k}")
+            "'_'), c{k}, population")
     problems += _duplicate_indices(channels, CHANNEL_COLUMN, "channel")
     problems += _duplicate_indices(controls, CONTROL_COLUMN, "control")
+    population = [POPULATION] if POPULATION in data.columns else []
     if not problems:
-        problems += _value_problems(data, channels, ["y", *channels, *controls])
+        problems += _value_problems(data, channels, ["y", *channels, *controls, *population])
+    if not problems and population:
+        problems += _population_problems(data)
     _raise_if(problems, source)
+
+
+def _population_problems(data: pd.DataFrame) -> list[str]:
+    """Why the ``population`` column is not one positive number per geo."""
+    values = data[POPULATION].to_numpy(dtype=float)
+    if (values <= 0).any():
+        return [f"column 'population': {int((values <= 0).sum())} values <= 0 (min "
+                f"{values.min():g}); allowed: people per geo, > 0"]
+    varying = data.groupby("geo", sort=True)[POPULATION].nunique()
+    varying = varying[varying > 1].index.tolist()
+    if varying:
+        return [f"column 'population': changes over dates in geo(s) {varying}; allowed: one "
+                "population per geo, the same on every date"]
+    return []
 
 
 def validate_truth_frame(truth: pd.DataFrame, data: pd.DataFrame, source: str = "truth") -> None:

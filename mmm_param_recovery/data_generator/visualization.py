@@ -25,7 +25,8 @@ from matplotlib.figure import Figure
 
 from mmm_param_recovery.errors import DatasetFormatError
 
-from .transforms import adstock_weights, apply_adstock, apply_saturation
+from .ground_truth import steady_state_response
+from .transforms import adstock_weights, apply_adstock
 from .validation import channel_columns
 
 MAX_GEOS = 6
@@ -241,14 +242,6 @@ def _weight_sum(adstock: dict[str, Any]) -> float:
                                  adstock["normalized"]).sum())
 
 
-def _steady_state_curve(params: dict[str, Any], spend: np.ndarray) -> np.ndarray:
-    """Saturation response (unitless, [0, 1)) to a constant weekly ``spend`` (currency):
-    at steady state the adstocked spend is spend * sum(lag weights)."""
-    saturation = params["saturation"]
-    scaled = spend * _weight_sum(params["adstock"]) / saturation["reference_spend"]
-    return apply_saturation(scaled, saturation["type"], saturation["params"])
-
-
 def _equivalent_spend(params: dict[str, Any], spend: np.ndarray) -> np.ndarray:
     """Adstocked spend (time,) divided by the lag-weight sum: the constant weekly spend
     with the same response, so the observed weeks lie on the steady-state curve."""
@@ -281,11 +274,10 @@ def _saturation_panel(ax: Axes, result: dict[str, Any], channel: str, geos: list
     contribution = result["ground_truth"]["contributions"].pivot(
         index="date", columns="geo", values=f"contribution_{channel}")
     grid = np.linspace(0.0, CURVE_SPAN * spend.to_numpy().max(), CURVE_POINTS)
-    response = _steady_state_curve(params, grid)
     ax.axvspan(spend.to_numpy().min(), spend.to_numpy().max(), color="0.9",
                label="observed spend range")
     for geo in geos:
-        ax.plot(grid, params["effect_by_geo"][geo] * response, color=colors[geo], label=geo)
+        ax.plot(grid, steady_state_response(params, geo, grid), color=colors[geo], label=geo)
         if show_points:
             ax.scatter(_equivalent_spend(params, spend[geo].to_numpy()), contribution[geo],
                        s=8, color=colors[geo], alpha=0.6, edgecolors="black", linewidths=0.3)

@@ -38,13 +38,15 @@ from mmm_param_recovery.benchmarking.fitters.priors import (
     spend_share_prior_sigma,
     validate_model_inputs,
 )
+from mmm_param_recovery.data_generator.validation import POPULATION
 
 if TYPE_CHECKING:
     from meridian.model.model import Meridian
 
 MERIDIAN_TIME_FORMAT = "%Y-%m-%d"
 """Meridian's time coordinates are strings; dates are written in this format."""
-POPULATION_COLUMN = "population"
+POPULATION_COLUMN = POPULATION
+"""The data's optional people-per-geo column (ones when absent)."""
 
 LIBRARY_DEFAULTS = {
     "roi_m": dist("LogNormal", loc=0.2, scale=0.9),
