@@ -44,7 +44,7 @@ SIZES = {  # periods, geos, channels, controls
     "small_business": (104, 1, 4, 2), "growing_business": (131, 2, 6, 2),
     "medium_business": (156, 8, 8, 4), "large_business": (208, 50, 30, 10),
     "basic": (104, 1, 2, 0), "seasonal": (104, 1, 3, 1), "multi_region": (104, 5, 3, 1),
-    "shared_dgp": (104, 1, 4, 2), "pymc_native": (104, 1, 4, 2),
+    "shared_dgp": (104, 1, 4, 2), "pymc_native": (104, 3, 4, 2),
     "meridian_native": (104, 5, 3, 1),
 }
 TRUTH_KEYS = {"contributions", "baseline", "control_effects", "noise", "transform_parameters",

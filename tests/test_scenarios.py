@@ -67,15 +67,15 @@ def _baseline(result) -> np.ndarray:
     return frame["baseline"].to_numpy().reshape(frame["date"].nunique(), -1)
 
 
-def _pymc_saturation(media, channels, channel_scale, target, shape_factor):
+def _pymc_saturation(media, channels, unit, target, shape_factor):
     """PyMC-Marketing's saturation parameters of the true curves on spend / channel
-    scale, times the target scale: Hill ``beta`` (geo, channel), ``slope``, ``kappa``
-    (channel); or Hill sigmoid ``sigma`` (geo, channel), ``beta``, ``lam`` (channel)."""
+    scale (``unit``: the reference spend in channel-scale units, (channel,)), times the
+    target scale: Hill ``beta`` (geo, channel), ``slope``, ``kappa`` (channel); or Hill
+    sigmoid ``sigma`` (geo, channel), ``beta``, ``lam`` (channel)."""
     kinds = {media[c][1] for c in channels}
     assert len(kinds) == 1
-    _, _, params, reference, effect = zip(*(media[c] for c in channels), strict=True)
+    _, _, params, _, effect = zip(*(media[c] for c in channels), strict=True)
     params = {key: np.array([p[key] for p in params]) for key in params[0]}
-    unit = np.asarray(reference) / channel_scale  # reference spend in channel-scale units
     effect = np.stack(effect, axis=1) / target[:, None]  # (geo, channel)
     if kinds == {"hill"}:
         return {"saturation_slope": params["slope"],
@@ -88,15 +88,15 @@ def _pymc_saturation(media, channels, channel_scale, target, shape_factor):
             "saturation_sigma": effect / (1.0 - at_zero)}
 
 
-def _pymc_fourier(result, mmm, target) -> np.ndarray:
-    """gamma_fourier (geo, mode): the baseline's season is PyMC-Marketing's sin_1 mode."""
+def _pymc_fourier(result, mmm, intercept, target) -> np.ndarray:
+    """gamma_fourier (geo, mode): the baseline's season (each geo's level ``intercept``
+    times the amplitude) is PyMC-Marketing's sin_1 mode."""
     modes = list(mmm.model.coords["fourier_mode"])
     gamma = np.zeros((len(target), len(modes)))
     config = result["config"]
     if config.seasonality_amplitude:
         assert config.seasonality_clock == "day_of_year"
-        gamma[:, modes.index("sin_1")] = (config.base_sales * config.seasonality_amplitude
-                                          / target)
+        gamma[:, modes.index("sin_1")] = intercept * config.seasonality_amplitude / target
     return gamma
 
 
@@ -116,8 +116,11 @@ def _pymc_mean(result, data, channels, controls, shape_factor: float = 1.0) -> n
     scales = mmm.get_scales_as_xarray()
     target = scales["target_scale"].values  # (geo,)
     channel_scale = scales["channel_scale"].values  # (geo, channel), max over dates
-    assert np.allclose(channel_scale, channel_scale[0])  # one curve for every geo
-    saturation = _pymc_saturation(media, channels, channel_scale[0], target, shape_factor)
+    truth = result["ground_truth"]["transform_parameters"]
+    reference = np.array([[reference_spend(truth[c], g) for c in channels] for g in geos])
+    unit = reference / channel_scale  # each geo's reference spend in its own max units
+    np.testing.assert_allclose(unit, np.broadcast_to(unit[0], unit.shape), rtol=1e-12)
+    saturation = _pymc_saturation(media, channels, unit[0], target, shape_factor)
     coefficients = result["ground_truth"]["control_coefficients"]
     baseline = result["ground_truth"]["baseline"]
     intercept = baseline.groupby("geo", sort=True)["intercept"].first().to_numpy()
@@ -127,7 +130,7 @@ def _pymc_mean(result, data, channels, controls, shape_factor: float = 1.0) -> n
         "intercept_contribution": intercept / target,
         "gamma_control": np.array([[coefficients[k][g] for k in controls] for g in geos])
         / target[:, None],
-        "gamma_fourier": _pymc_fourier(result, mmm, target),
+        "gamma_fourier": _pymc_fourier(result, mmm, intercept, target),
     }
     fixed = pm.do(mmm.model, values)
     return np.asarray(fixed[LIBRARY_MU].eval())

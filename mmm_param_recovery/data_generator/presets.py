@@ -3,7 +3,7 @@
 Sizes (periods x geos x channels x controls): small_business 104x1x4x2,
 growing_business 131x2x6x2, medium_business 156x8x8x4, large_business 208x50x30x10,
 basic 104x1x2x0, seasonal 104x1x3x1, multi_region 104x5x3x1, shared_dgp 104x1x4x2,
-meridian_native 104x5x3x1, pymc_native 104x1x4x2. The baseline of each
+meridian_native 104x5x3x1, pymc_native 104x3x4x2. The baseline of each
 preset is set from its channels so that media is a realistic share of y; every random
 choice (large_business draws its channels) comes from the ``preset`` stream of the seed.
 """
@@ -170,9 +170,12 @@ def _meridian_native(seed: int) -> MMMDataConfig:
 
 def _pymc_native(seed: int) -> MMMDataConfig:
     """PyMC-Marketing's own model form: Hill-sigmoid curves after geometric adstock over
-    lags 0..7, a yearly season that is the first Fourier mode of the calendar day (its
-    ``yearly_seasonality`` basis), no trend, noisy controls. One geo, so its per-geo max
-    scaling is one spend scale per channel, as in the generator."""
+    lags 0..7 on spend max-scaled per geo, a yearly season that is the first Fourier mode
+    of the calendar day (its ``yearly_seasonality`` basis) with a level per geo, no trend,
+    noisy controls with per-geo effects. Three geos of different sizes (populations,
+    ``population_variation``) whose per-capita spend follows the same noise-free pattern,
+    so each geo's curve in units of its own maximum spend is the same curve, as
+    PyMC-Marketing's shared ``beta`` and ``lam`` have it; effects differ by geo."""
     channels = [
         _channel("tv", 5000, 3.0, _geometric(0.6, "hill_sigmoid", beta=2.0, lam=0.8),
                  "seasonal", amplitude=0.4),
@@ -183,10 +186,14 @@ def _pymc_native(seed: int) -> MMMDataConfig:
         _channel("radio", 1500, 1.5, _geometric(0.5, "hill_sigmoid", beta=2.5, lam=1.0),
                  "delayed_start", start_period=20, ramp_periods=8),
     ]
+    channels = [dataclasses.replace(channel, spend_noise=0.0) for channel in channels]
     controls = [ControlConfig("seasonal", {"amplitude": 0.5, "phase": 1.0}, 0.3, 1500.0),
                 ControlConfig("linear_trend", {"growth": 0.5}, 0.5, -800.0)]
+    regions = RegionConfig(n_regions=3, baseline_variation=0.2, spend_variation=0.0,
+                           effectiveness_variation=0.2, population_variation=0.5)
     return _config(channels, controls, 104, 0.25, seed, trend_growth=0.0,
-                   seasonality_amplitude=0.15, seasonality_clock="day_of_year")
+                   seasonality_amplitude=0.15, seasonality_clock="day_of_year",
+                   regions=regions)
 
 
 def _basic(seed: int) -> MMMDataConfig:
