@@ -187,7 +187,9 @@ def test_resume_after_kill(tmp_path, user_dataset):
     (("--fitter-option", "saturation=tanh"), "--fitter-option saturation: 'tanh' is invalid"),
     (("--fitter-option", "saturation"), "--fitter-option: 'saturation' is invalid"),
     (("--libraries", "meridian", "--fitter-option", "saturation=hill"),
-     "KEY one of no keys (the selected fitters take none)"),
+     "KEY=VALUE with KEY one of ['knots']"),
+    (("--libraries", "meridian", "--fitter-option", "knots=5"),
+     "--fitter-option knots: '5' is invalid; allowed: auto, 1"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, expected):
     output = tmp_path / "out"
@@ -234,7 +236,7 @@ def test_list_names_every_preset_and_fitter():
     completed = run_cli("--list", timeout=120)
     assert completed.returncode == 0
     for name in ("small_business", "large_business", "208x50x30x10", "pymc:blackjax", "meridian",
-                 "shared_dgp", "saturation=hill_sigmoid|hill"):
+                 "shared_dgp", "saturation=hill_sigmoid|hill", "knots=auto|1"):
         assert name in completed.stdout
 
 

@@ -221,6 +221,14 @@ def test_saturation_option_reaches_the_model_spec_and_the_run_key(fitter):
         _spec("meridian", options={"saturation": "hill"})
 
 
+def test_knots_option_reaches_meridians_spec_and_the_run_key():
+    default, one = _spec("meridian"), _spec("meridian", options={"knots": "1"})
+    assert default.model_dict["knots"] > 1 and one.model_dict["knots"] == 1
+    assert run_key(default, VERSIONS) != run_key(one, VERSIONS)
+    with pytest.raises(FitSpecError, match="settings.options.knots: '5' is invalid"):
+        _spec("meridian", options={"knots": "5"})
+
+
 def test_model_spec_is_written_whole_into_the_spec_dict():
     spec = _spec("meridian", profile="seed")
     priors = spec_to_dict(spec)["model"]["priors"]
@@ -278,7 +286,7 @@ def test_fewer_draws_make_large_business_fit_in_memory():
 def test_options_are_data_on_the_registry_entry():
     assert get_fitter("pymc:nutpie").options["nutpie_backend"] == ("numba", "jax")
     assert dict(get_fitter("pymc:pymc").options) == {"saturation": ("hill_sigmoid", "hill")}
-    assert dict(get_fitter("meridian").options) == {}
+    assert dict(get_fitter("meridian").options) == {"knots": ("auto", "1")}
     with pytest.raises(TypeError):
         get_fitter("pymc:nutpie").options["x"] = ("y",)  # type: ignore[index]
 

@@ -30,13 +30,13 @@ from mmm_param_recovery.benchmarking.fitters.base import PreparedData, SamplingS
 from mmm_param_recovery.benchmarking.fitters.environment import fit_environment
 from mmm_param_recovery.benchmarking.fitters.meridian_canonical import canonical_posterior
 from mmm_param_recovery.benchmarking.fitters.meridian_model import (
+    KNOTS,
     MeridianModelSpec,
     build_meridian_model_from_spec,
     meridian_model_spec,
     meridian_observed_frame,
 )
 from mmm_param_recovery.benchmarking.fitters.model_spec import PROFILES
-from mmm_param_recovery.benchmarking.fitters.priors import meridian_knots
 from mmm_param_recovery.errors import FitSpecError
 
 __all__ = ["MeridianAdapter", "canonical_posterior", "split_tune"]
@@ -74,9 +74,10 @@ class MeridianAdapter:
 
     def model_spec(self, prepared: PreparedData, profile: str,
                    options: Mapping[str, Any] | None = None) -> MeridianModelSpec:
-        """Meridian's spec of ``profile`` (it takes no fitter options)."""
+        """Meridian's spec of ``profile`` with the ``knots`` option (``KNOTS``)."""
+        knots = (options or {}).get("knots", KNOTS[0])
         return meridian_model_spec(prepared.data, prepared.channel_columns,
-                                   prepared.control_columns, profile)
+                                   prepared.control_columns, profile, knots)
 
     def build(self, prepared: PreparedData, settings: SamplingSettings,
               model: MeridianModelSpec) -> Any:
@@ -121,7 +122,7 @@ class MeridianAdapter:
     ) -> az.InferenceData:
         attrs = {
             "library": self.library, "sampler": "meridian",
-            "meridian_knots": meridian_knots(prepared.data["date"].nunique()),
+            "meridian_knots": int(fitted.knot_info.n_knots),  # as built (the knots option)
         }
         return canonical_posterior(fitted, prepared.data, seed=settings.seed, attrs=attrs)
 

@@ -39,6 +39,7 @@ from mmm_param_recovery.benchmarking.fitters.priors import (
     validate_model_inputs,
 )
 from mmm_param_recovery.data_generator.validation import POPULATION
+from mmm_param_recovery.errors import FitSpecError
 
 if TYPE_CHECKING:
     from meridian.model.model import Meridian
@@ -88,11 +89,20 @@ class MeridianModelSpec:
     library: str = "meridian"
 
 
+KNOTS = ("auto", "1")
+"""The ``knots`` option: ``auto`` (``meridian_knots``: a time effect that can follow a
+yearly season and a trend) or ``1`` (one knot: a constant level, no time effect, for data
+whose season and trend are observed controls)."""
+
+
 def meridian_model_spec(data_df: pd.DataFrame, channel_columns: Sequence[str],
-                        control_columns: Sequence[str],
-                        profile: str = "seed") -> MeridianModelSpec:
-    """The model spec of ``profile`` on this dataset (FitSpecError for bad input)."""
+                        control_columns: Sequence[str], profile: str = "seed",
+                        knots: str = "auto") -> MeridianModelSpec:
+    """The model spec of ``profile`` with ``knots`` (KNOTS) on this dataset
+    (FitSpecError for bad input)."""
     check_profile(profile)
+    if knots not in KNOTS:
+        raise FitSpecError(f"knots: {knots!r} is invalid; allowed: {', '.join(KNOTS)}")
     validate_model_inputs(data_df, channel_columns, control_columns)
     channels = tuple(channel_columns)
     priors = dict(LIBRARY_DEFAULTS)
@@ -111,7 +121,7 @@ def meridian_model_spec(data_df: pd.DataFrame, channel_columns: Sequence[str],
     geo_model = data_df["geo"].nunique() > 1
     return MeridianModelSpec(
         profile, channels, tuple(control_columns), tuple(priors.items()), prior_type,
-        knots=meridian_knots(data_df["date"].nunique()),
+        knots=meridian_knots(data_df["date"].nunique()) if knots == "auto" else 1,
         media_effects_dist="log_normal" if geo_model else "normal",
         unique_sigma_for_each_geo=geo_model,
     )

@@ -172,7 +172,7 @@ for _entry in (
     FitterEntry("pymc:blackjax", "pymc", "blackjax", f"{_PYMC}:BlackjaxSampler",
                 MemoryModel(1.4, 3.0), options=_PYMC_OPTIONS, color="#d62728"),
     FitterEntry("meridian", "meridian", None, f"{_MERIDIAN}:MeridianAdapter",
-                MemoryModel(2.4, 1.5), color="#9467bd"),
+                MemoryModel(2.4, 1.5), options={"knots": ("auto", "1")}, color="#9467bd"),
 ):
     register_fitter(_entry)
 
