@@ -267,10 +267,11 @@ def test_every_fitter_may_fit_small_business_at_full_settings(name):
 
 @pytest.mark.parametrize(
     ("name", "eligible"),
-    [("pymc:pymc", True), ("pymc:nutpie", True), ("meridian", True),
+    [("pymc:pymc", True), ("pymc:nutpie", True), ("meridian", False),
      ("pymc:numpyro", False), ("pymc:blackjax", False)],
 )
-def test_jax_samplers_are_ruled_out_of_large_business_on_24_gib(name, eligible):
+def test_jax_fitters_are_ruled_out_of_large_business_on_24_gib(name, eligible):
+    """At 4 x 1000 draws; Meridian since its model was calibrated on medium_business."""
     cells = _dataset(**LARGE).cells
     reason = get_fitter(name).ineligibility(4, 1000, cells, MACHINE_24_GIB)
     assert (reason is None) == eligible
