@@ -267,11 +267,12 @@ def test_every_fitter_may_fit_small_business_at_full_settings(name):
 
 @pytest.mark.parametrize(
     ("name", "eligible"),
-    [("pymc:pymc", True), ("pymc:nutpie", True), ("meridian", False),
+    [("pymc:pymc", True), ("pymc:nutpie", False), ("meridian", False),
      ("pymc:numpyro", False), ("pymc:blackjax", False)],
 )
-def test_jax_fitters_are_ruled_out_of_large_business_on_24_gib(name, eligible):
-    """At 4 x 1000 draws; Meridian since its model was calibrated on medium_business."""
+def test_large_business_at_4_x_1000_draws_is_ruled_out_on_24_gib(name, eligible):
+    """Nutpie and Meridian since their models were calibrated on medium_business; pymc
+    keeps its uncalibrated estimate."""
     cells = _dataset(**LARGE).cells
     reason = get_fitter(name).ineligibility(4, 1000, cells, MACHINE_24_GIB)
     assert (reason is None) == eligible
