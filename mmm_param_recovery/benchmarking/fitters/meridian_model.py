@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 
 MERIDIAN_TIME_FORMAT = "%Y-%m-%d"
 """Meridian's time coordinates are strings; dates are written in this format."""
-POPULATION_COLUMN = POPULATION
-"""The data's optional people-per-geo column (ones when absent)."""
 
 LIBRARY_DEFAULTS = {
     "roi_m": dist("LogNormal", loc=0.2, scale=0.9),
@@ -144,8 +142,8 @@ def _meridian_input_data(
         time=data_df["date"].dt.strftime(MERIDIAN_TIME_FORMAT),
         geo=data_df["geo"].astype(str),
     )
-    if POPULATION_COLUMN not in frame.columns:
-        frame[POPULATION_COLUMN] = 1.0
+    if POPULATION not in frame.columns:
+        frame[POPULATION] = 1.0
     builder = DataFrameInputDataBuilder(kpi_type="revenue", default_time_column="time")
     builder = builder.with_kpi(frame, kpi_col=TARGET_COLUMN).with_population(frame)
     if control_columns:
@@ -205,10 +203,10 @@ def meridian_observed_frame(model: Meridian) -> pd.DataFrame:
         controls = data.controls.to_dataframe(name="value")["value"]
         parts.append(controls.unstack(controls.index.names[-1]))
     frame = pd.concat(parts, axis=1).reset_index()
-    frame[POPULATION_COLUMN] = frame["geo"].map(data.population.to_series())
+    frame[POPULATION] = frame["geo"].map(data.population.to_series())
     frame["date"] = pd.to_datetime(frame["time"], format=MERIDIAN_TIME_FORMAT)
     columns = ["date", "geo", *map(str, spend.columns)]
     if data.controls is not None:
         columns += list(map(str, parts[-1].columns))
-    frame = frame[[*columns, TARGET_COLUMN, POPULATION_COLUMN]]
+    frame = frame[[*columns, TARGET_COLUMN, POPULATION]]
     return frame.sort_values(["date", "geo"], kind="stable").reset_index(drop=True)
