@@ -1,0 +1,87 @@
+"""Print one markdown table of the fits stored in a results folder: phases, peak memory,
+ESS, R-hat and divergences, one column per fit (docs/seed_settings.md is made with it).
+
+    .venv/bin/python run_benchmark.py ... --plots-only --output-dir DIR   # rebuild summary/
+    .venv/bin/python benchmarks/seed_settings_table.py DIR [--dataset medium_business]
+
+It reads ``DIR/summary/runtime_comparison.csv`` and ``DIR/summary/diagnostics_summary.csv``
+(written by every run, ``--plots-only`` included); a fit that failed or timed out shows its
+status and reason instead of numbers. Seconds are wall seconds of the fit's own process,
+memory is the child's peak resident set in GiB, ESS is the canonical parameters' bulk ESS.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+ROWS = {  # row label -> (table, column, format)
+    "chains x tune x draws": ("runs", "settings", "{}"),
+    "status": ("runs", "status", "{}"),
+    "build s": ("runs", "build_seconds", "{:.1f}"),
+    "sampling s": ("runs", "sampling_seconds", "{:.1f}"),
+    "post-processing s": ("runs", "postprocess_seconds", "{:.1f}"),
+    "total s (own time)": ("runs", "total_seconds", "{:.1f}"),
+    "waited for cores s": ("runs", "waiting_seconds", "{:.1f}"),
+    "peak RSS GiB": ("runs", "peak_rss_gb", "{:.2f}"),
+    "JAX cache": ("runs", "jax_cache", "{}"),
+    "min bulk ESS": ("diagnostics", "canonical_ess_bulk_min", "{:.0f}"),
+    "min bulk ESS / sampling s": ("diagnostics", "canonical_ess_bulk_min_per_sampling_second",
+                                  "{:.2f}"),
+    "max R-hat": ("diagnostics", "canonical_rhat_max", "{:.3f}"),
+    "divergences": ("diagnostics", "sampler_n_divergences", "{:.0f}"),
+}
+
+
+def load(folder: Path, dataset: str | None) -> pd.DataFrame:
+    """One row per stored fit (run_key), runtime and diagnostics columns side by side."""
+    summary = folder / "summary"
+    runs = pd.read_csv(summary / "runtime_comparison.csv")
+    status = pd.read_csv(summary / "run_status.csv")[["run_key", "chains", "tune", "draws"]]
+    diagnostics = pd.read_csv(summary / "diagnostics_summary.csv")
+    runs = runs.merge(status, on="run_key", how="left")
+    runs["settings"] = [f"{c} x {t} x {d}" for c, t, d in
+                        zip(runs["chains"], runs["tune"], runs["draws"])]
+    keep = ["run_key", *[column for table, column, _ in ROWS.values()
+                         if table == "diagnostics" and column in diagnostics]]
+    merged = runs.merge(diagnostics[keep], on="run_key", how="left")
+    if dataset:
+        merged = merged[merged["dataset"] == dataset]
+    return merged.sort_values(["dataset", "fitter"])
+
+
+def cell(value, fmt: str) -> str:
+    """A formatted cell; missing values (a failed fit) print as a dash."""
+    if pd.isna(value) or value == "":
+        return "-"
+    return fmt.format(value)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """Rows are the quantities of ROWS, columns the fits (dataset, seed, fitter)."""
+    header = [f"{r.dataset} s{r.seed} {r.fitter}" for r in frame.itertuples()]
+    lines = ["| | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
+    for label, (_, column, fmt) in ROWS.items():
+        values = frame[column] if column in frame else [None] * len(frame)
+        lines.append(f"| {label} | " + " | ".join(cell(v, fmt) for v in values) + " |")
+    reasons = [f"- {r.fitter}: {r.reason}" for r in frame.itertuples()
+               if r.status != "ok" and isinstance(r.reason, str)]
+    return "\n".join(lines + ([""] + reasons if reasons else []))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="a run's --output-dir")
+    parser.add_argument("--dataset", help="only this dataset's fits")
+    args = parser.parse_args()
+    frame = load(args.folder, args.dataset)
+    if frame.empty:
+        raise SystemExit(f"no stored fits in {args.folder / 'summary'}"
+                         + (f" for dataset {args.dataset}" if args.dataset else ""))
+    print(markdown(frame))
+
+
+if __name__ == "__main__":
+    main()
