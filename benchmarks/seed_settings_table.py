@@ -1,13 +1,16 @@
 """Print one markdown table of the fits stored in a results folder: phases, peak memory,
-ESS, R-hat and divergences, one column per fit (docs/seed_settings.md is made with it).
+ESS, R-hat, divergences and ROAS recovery beside the oracle floor, one column per fit
+(docs/seed_settings.md is made with it).
 
     .venv/bin/python run_benchmark.py ... --plots-only --output-dir DIR   # rebuild summary/
     .venv/bin/python benchmarks/seed_settings_table.py DIR [--dataset medium_business]
 
-It reads ``DIR/summary/runtime_comparison.csv`` and ``DIR/summary/diagnostics_summary.csv``
-(written by every run, ``--plots-only`` included); a fit that failed or timed out shows its
-status and reason instead of numbers. Seconds are wall seconds of the fit's own process,
-memory is the child's peak resident set in GiB, ESS is the canonical parameters' bulk ESS.
+It reads ``runtime_comparison.csv``, ``run_status.csv``, ``diagnostics_summary.csv`` and
+``verdict_fits.csv`` under ``DIR/summary`` (written by every run, ``--plots-only``
+included); a fit that failed or timed out shows its status and reason instead of numbers.
+Seconds are wall seconds of the fit's own process, memory is the child's peak resident set
+in GiB, ESS is the canonical parameters' bulk ESS, ROAS errors are mean absolute relative
+errors of the posterior-mean ROAS (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ ROWS = {  # row label -> (table, column, format)
                                   "{:.2f}"),
     "max R-hat": ("diagnostics", "canonical_rhat_max", "{:.3f}"),
     "divergences": ("diagnostics", "sampler_n_divergences", "{:.0f}"),
+    "ROAS error, identified channels": ("verdict", "roas_error_identified", "{:.3f}"),
+    "oracle floor, identified channels": ("verdict", "oracle_error_identified", "{:.3f}"),
+    "ROAS error, all channels": ("verdict", "roas_error_all", "{:.3f}"),
+    "oracle floor, all channels": ("verdict", "oracle_error_all", "{:.3f}"),
+    "94 % ROAS coverage": ("verdict", "roas_in_hdi94", "{:.3f}"),
 }
 
 
@@ -40,13 +48,16 @@ def load(folder: Path, dataset: str | None) -> pd.DataFrame:
     summary = folder / "summary"
     runs = pd.read_csv(summary / "runtime_comparison.csv")
     status = pd.read_csv(summary / "run_status.csv")[["run_key", "chains", "tune", "draws"]]
-    diagnostics = pd.read_csv(summary / "diagnostics_summary.csv")
     runs = runs.merge(status, on="run_key", how="left")
     runs["settings"] = [f"{c} x {t} x {d}" for c, t, d in
-                        zip(runs["chains"], runs["tune"], runs["draws"])]
-    keep = ["run_key", *[column for table, column, _ in ROWS.values()
-                         if table == "diagnostics" and column in diagnostics]]
-    merged = runs.merge(diagnostics[keep], on="run_key", how="left")
+                        zip(runs["chains"], runs["tune"], runs["draws"], strict=True)]
+    merged = runs
+    sources = {"diagnostics": "diagnostics_summary.csv", "verdict": "verdict_fits.csv"}
+    for table, file in sources.items():
+        frame = pd.read_csv(summary / file)
+        keep = ["run_key", *[column for source, column, _ in ROWS.values()
+                             if source == table and column in frame]]
+        merged = merged.merge(frame[keep], on="run_key", how="left")
     if dataset:
         merged = merged[merged["dataset"] == dataset]
     return merged.sort_values(["dataset", "fitter"])

@@ -31,6 +31,9 @@ def write_summary(folder: Path) -> None:
     pd.DataFrame([{"run_key": "a", "canonical_ess_bulk_min": 383.2, "canonical_rhat_max": 1.0741,
                    "sampler_n_divergences": 146.0}, {"run_key": "b"}]).to_csv(
         summary / "diagnostics_summary.csv", index=False)
+    pd.DataFrame([{"run_key": "a", "roas_error_identified": 0.5064,
+                   "oracle_error_identified": 0.155, "roas_in_hdi94": 0.625},
+                  {"run_key": "b"}]).to_csv(summary / "verdict_fits.csv", index=False)
 
 
 def test_table_has_a_column_per_fit_and_the_reason_of_a_failed_one(tmp_path):
@@ -41,6 +44,8 @@ def test_table_has_a_column_per_fit_and_the_reason_of_a_failed_one(tmp_path):
     assert "| sampling s | - | 1204.8 |" in lines
     assert "| peak RSS GiB | - | 3.08 |" in lines
     assert "| max R-hat | - | 1.074 |" in lines
+    assert "| ROAS error, identified channels | - | 0.506 |" in lines
+    assert "| 94 % ROAS coverage | - | 0.625 |" in lines
     assert "| chains x tune x draws | 4 x 1000 x 1000 | 4 x 1000 x 1000 |" in lines
     assert "- pymc:numpyro: exceeded the timeout of 1200 s during phase 'sampling'" in lines
 
