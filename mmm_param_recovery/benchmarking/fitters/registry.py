@@ -37,10 +37,10 @@ class MemoryModel:
     them to numpy and xarray; Meridian samples only geo-level parameters and materialises
     the per-week contributions in post-processing (in several copies). The base values are the peaks
     measured on a tiny dataset (docs STACK.md); ``copies`` are estimates to recalibrate
-    from measured ``peak_rss_bytes`` (``benchmarks/calibrate_memory.py``). Meridian's 6.0
-    and nutpie's 8.0 bound their one measured large fit each, medium_business at 4 x 1000
-    draws: 4.08 GiB (5.6 copies over the base) and 3.08 GiB (7.8 copies); the others are
-    not yet measured on a dataset whose draws outweigh the base.
+    from measured ``peak_rss_bytes`` (``benchmarks/calibrate_memory.py``). Each bounds its
+    one measured large fit, medium_business at 4 x 1000 draws (docs/seed_settings.md):
+    Meridian 4.08 GiB (5.6 copies over the base), nutpie 3.08 GiB (7.8), numpyro 3.29 GiB
+    (6.3), blackjax 3.35 GiB (6.5); the pymc sampler's value is not yet measured.
     """
 
     base_gib: float
@@ -171,9 +171,9 @@ for _entry in (
                 options={**_PYMC_OPTIONS, "nutpie_backend": ("numba", "jax")},
                 color="#ff7f0e"),
     FitterEntry("pymc:numpyro", "pymc", "numpyro", f"{_PYMC}:NumpyroSampler",
-                MemoryModel(1.4, 3.0), options=_PYMC_OPTIONS, color="#2ca02c"),
+                MemoryModel(1.4, 7.0), options=_PYMC_OPTIONS, color="#2ca02c"),
     FitterEntry("pymc:blackjax", "pymc", "blackjax", f"{_PYMC}:BlackjaxSampler",
-                MemoryModel(1.4, 3.0), options=_PYMC_OPTIONS, color="#d62728"),
+                MemoryModel(1.4, 7.0), options=_PYMC_OPTIONS, color="#d62728"),
     FitterEntry("meridian", "meridian", None, f"{_MERIDIAN}:MeridianAdapter",
                 MemoryModel(2.4, 6.0), options={"knots": ("auto", "1")}, color="#9467bd"),
 ):
