@@ -20,44 +20,43 @@ from pathlib import Path
 
 import pandas as pd
 
-ROWS = {  # row label -> (table, column, format)
-    "chains x tune x draws": ("runs", "settings", "{}"),
-    "status": ("runs", "status", "{}"),
-    "build s": ("runs", "build_seconds", "{:.1f}"),
-    "sampling s": ("runs", "sampling_seconds", "{:.1f}"),
-    "post-processing s": ("runs", "postprocess_seconds", "{:.1f}"),
-    "total s (own time)": ("runs", "total_seconds", "{:.1f}"),
-    "waited for cores s": ("runs", "waiting_seconds", "{:.1f}"),
-    "peak RSS GiB": ("runs", "peak_rss_gb", "{:.2f}"),
-    "JAX cache": ("runs", "jax_cache", "{}"),
-    "min bulk ESS": ("diagnostics", "canonical_ess_bulk_min", "{:.0f}"),
-    "min bulk ESS / sampling s": ("diagnostics", "canonical_ess_bulk_min_per_sampling_second",
-                                  "{:.2f}"),
-    "max R-hat": ("diagnostics", "canonical_rhat_max", "{:.3f}"),
-    "divergences": ("diagnostics", "sampler_n_divergences", "{:.0f}"),
-    "ROAS error, identified channels": ("verdict", "roas_error_identified", "{:.3f}"),
-    "oracle floor, identified channels": ("verdict", "oracle_error_identified", "{:.3f}"),
-    "ROAS error, all channels": ("verdict", "roas_error_all", "{:.3f}"),
-    "oracle floor, all channels": ("verdict", "oracle_error_all", "{:.3f}"),
-    "94 % ROAS coverage": ("verdict", "roas_in_hdi94", "{:.3f}"),
+ROWS = {  # row label -> (column, format)
+    "chains x tune x draws": ("settings", "{}"),
+    "status": ("status", "{}"),
+    "build s": ("build_seconds", "{:.1f}"),
+    "sampling s": ("sampling_seconds", "{:.1f}"),
+    "post-processing s": ("postprocess_seconds", "{:.1f}"),
+    "total s (own time)": ("total_seconds", "{:.1f}"),
+    "waited for cores s": ("waiting_seconds", "{:.1f}"),
+    "peak RSS GiB": ("peak_rss_gb", "{:.2f}"),
+    "JAX cache": ("jax_cache", "{}"),
+    "min bulk ESS": ("canonical_ess_bulk_min", "{:.0f}"),
+    "min bulk ESS / sampling s": ("canonical_ess_bulk_min_per_sampling_second", "{:.2f}"),
+    "max R-hat": ("canonical_rhat_max", "{:.3f}"),
+    "divergences": ("sampler_n_divergences", "{:.0f}"),
+    "ROAS error, identified channels": ("roas_error_identified", "{:.3f}"),
+    "oracle floor, identified channels": ("oracle_error_identified", "{:.3f}"),
+    "ROAS error, all channels": ("roas_error_all", "{:.3f}"),
+    "oracle floor, all channels": ("oracle_error_all", "{:.3f}"),
+    "94 % ROAS coverage": ("roas_in_hdi94", "{:.3f}"),
 }
+
+SETTINGS = ("chains", "tune", "draws")
+"""run_status columns joined into the ``settings`` row."""
 
 
 def load(folder: Path, dataset: str | None) -> pd.DataFrame:
-    """One row per stored fit (run_key), runtime and diagnostics columns side by side."""
+    """One row per stored fit (run_key): the runtime table, then the ROWS columns that
+    run_status, diagnostics_summary and verdict_fits add."""
     summary = folder / "summary"
-    runs = pd.read_csv(summary / "runtime_comparison.csv")
-    status = pd.read_csv(summary / "run_status.csv")[["run_key", "chains", "tune", "draws"]]
-    runs = runs.merge(status, on="run_key", how="left")
-    runs["settings"] = [f"{c} x {t} x {d}" for c, t, d in
-                        zip(runs["chains"], runs["tune"], runs["draws"], strict=True)]
-    merged = runs
-    sources = {"diagnostics": "diagnostics_summary.csv", "verdict": "verdict_fits.csv"}
-    for table, file in sources.items():
+    merged = pd.read_csv(summary / "runtime_comparison.csv")
+    for file in ("run_status.csv", "diagnostics_summary.csv", "verdict_fits.csv"):
         frame = pd.read_csv(summary / file)
-        keep = ["run_key", *[column for source, column, _ in ROWS.values()
-                             if source == table and column in frame]]
-        merged = merged.merge(frame[keep], on="run_key", how="left")
+        added = [c for c in (*SETTINGS, *(column for column, _ in ROWS.values()))
+                 if c in frame and c not in merged]
+        merged = merged.merge(frame[["run_key", *added]], on="run_key", how="left")
+    merged["settings"] = [" x ".join(str(v) for v in row)
+                          for row in merged[list(SETTINGS)].itertuples(index=False)]
     if dataset:
         merged = merged[merged["dataset"] == dataset]
     return merged.sort_values(["dataset", "fitter"])
@@ -74,7 +73,7 @@ def markdown(frame: pd.DataFrame) -> str:
     """Rows are the quantities of ROWS, columns the fits (dataset, seed, fitter)."""
     header = [f"{r.dataset} s{r.seed} {r.fitter}" for r in frame.itertuples()]
     lines = ["| | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
-    for label, (_, column, fmt) in ROWS.items():
+    for label, (column, fmt) in ROWS.items():
         values = frame[column] if column in frame else [None] * len(frame)
         lines.append(f"| {label} | " + " | ".join(cell(v, fmt) for v in values) + " |")
     reasons = [f"- {r.fitter}: {r.reason}" for r in frame.itertuples()
