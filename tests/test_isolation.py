@@ -25,6 +25,7 @@ import pytest
 from mmm_param_recovery.benchmarking import storage as seed_storage
 from mmm_param_recovery.benchmarking.fitters import registry
 from mmm_param_recovery.benchmarking.fitters.registry import FitterEntry, MemoryModel
+from mmm_param_recovery.benchmarking.run import memory
 from mmm_param_recovery.benchmarking.run.cores import CoreLease, CorePool
 from mmm_param_recovery.benchmarking.run.executors import LocalExecutor
 from mmm_param_recovery.benchmarking.run.fit_child import WARNINGS
@@ -186,6 +187,24 @@ def test_the_overlapping_local_executor_runs_one_fit_more_within_its_cores(fake,
     assert executor.pool.peak_in_use == 2 and executor.pool._in_use == 0
     # two fits at a time, one sampler at a time: a fit waited at least one sampling (1 s)
     assert max(r.waiting_seconds for r in results) > 0.9
+
+
+@pytest.mark.parametrize("fits_together", [1, 2])
+def test_the_local_executor_starts_only_the_fits_its_memory_budget_holds(
+        fake, dataset, tmp_path, fits_together):
+    specs = [_fake_spec(dataset, timeout=float(60 + i)) for i in range(2)]
+    needed = memory.estimated_peak_bytes(specs[0])
+    budget = memory.MemoryBudget(int(needed * (fits_together + 0.5)))
+    executor = LocalExecutor(jobs=2, memory_budget=budget)
+    phases: list[list[str]] = [[], []]
+    with ThreadPoolExecutor(executor.parallel) as threads:
+        results = list(threads.map(
+            lambda i: executor.run_fit(specs[i], tmp_path / str(i), False, phases[i].append),
+            range(2)))
+    assert [r.status for r in results] == ["ok"] * 2, [r.reason for r in results]
+    assert budget.peak_reserved == needed * fits_together
+    waits = sum("waiting for memory" in fit_phases for fit_phases in phases)
+    assert waits == (1 if fits_together == 1 else 0)
 
 
 def test_a_completed_run_is_reused_unless_forced(fake, dataset, tmp_path):

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm_param_recovery.benchmarking.fitters.registry import get_fitter
-from mmm_param_recovery.benchmarking.run import cores, isolation, processes, shipping
+from mmm_param_recovery.benchmarking.run import cores, isolation, memory, processes, shipping
 from mmm_param_recovery.benchmarking.run.specs import FitSpec
 from mmm_param_recovery.benchmarking.store import runs as storage
 from mmm_param_recovery.errors import ConfigError
@@ -51,16 +51,33 @@ PhaseCallback = Callable[[str], None]
 class LocalExecutor:
     """Fits on this machine, each in its own child process: ``jobs`` at a time, or, with
     ``overlap``, one more, whose loading and building (one core) overlap the others'
-    sampling while the fits never hold more than ``capacity`` cores (``run.cores``)."""
+    sampling while the fits never hold more than ``capacity`` cores (``run.cores``).
+    Either way the fits running at once never reserve more than ``memory_budget`` by the
+    registry's memory model (``run.memory``; default: 90 % of this machine's RAM)."""
 
     name = "local"
 
-    def __init__(self, jobs: int, overlap: bool = False, capacity: int = 1) -> None:
+    def __init__(self, jobs: int, overlap: bool = False, capacity: int = 1,
+                 memory_budget: memory.MemoryBudget | None = None) -> None:
         self.parallel = jobs + 1 if overlap else jobs
         self.pool = cores.CorePool(capacity) if overlap else None
+        self.memory = memory_budget or memory.MemoryBudget()
 
     def run_fit(self, spec: FitSpec, output_dir: Path, force: bool,
                 on_phase: PhaseCallback) -> isolation.FitResult:
+        """Reserve the fit's estimated memory, then run it (with a core lease when
+        overlapping)."""
+        needed = memory.estimated_peak_bytes(spec)
+        if not self.memory.reserve(needed, processes.stop_requested,
+                                   on_wait=lambda: on_phase("waiting for memory")):
+            return isolation.FitResult(spec.fitter, "failed", reason=isolation.INTERRUPTED)
+        try:
+            return self._run_on_cores(spec, output_dir, force, on_phase)
+        finally:
+            self.memory.release(needed)
+
+    def _run_on_cores(self, spec: FitSpec, output_dir: Path, force: bool,
+                      on_phase: PhaseCallback) -> isolation.FitResult:
         if self.pool is None:
             return isolation.run_fit(spec, output_dir, force=force, on_phase=on_phase)
         lease = cores.CoreLease(self.pool, spec.cores)
@@ -130,10 +147,7 @@ class RayExecutor:
         """Run key -> Ray node id of every fit that ran (for tests and logs)."""
 
     def _options(self, spec: FitSpec) -> dict[str, Any]:
-        entry = get_fitter(spec.fitter)
-        memory = entry.memory.estimate_bytes(spec.settings.chains, spec.settings.draws,
-                                             spec.dataset.cells)
-        return {"num_cpus": spec.cores, "memory": int(memory)}
+        return {"num_cpus": spec.cores, "memory": memory.estimated_peak_bytes(spec)}
 
     def run_fit(self, spec: FitSpec, output_dir: Path, force: bool,
                 on_phase: PhaseCallback) -> isolation.FitResult:
