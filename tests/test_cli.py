@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,26 +149,35 @@ def test_plots_only_rebuilds_without_fitting(first_run, user_dataset):
     assert "sampling" not in completed.stderr
 
 
+def fit_in_progress(output: Path) -> bool:
+    """A staging folder whose fit child has started (it records ``fit_process.json``)."""
+    return any((p / "fit_process.json").exists() for p in (output / "tiny").glob("*.tmp-*"))
+
+
 @pytest.mark.slow
-def test_resume_after_kill(tmp_path, user_dataset):
-    """Kill the run after its first fit completed; the re-run reuses it, fits the rest."""
+def test_resume_after_kill(tmp_path, first_run, user_dataset):
+    """SIGKILL a run while its second fit samples (its first, copied from ``first_run``, is
+    complete); the re-run reuses the complete fit, fits the killed one, leaves no staging."""
     output = tmp_path / "results"
+    shutil.copytree(first_run[0], output)
+    before = run_folders(output)
     args = (*dataset_args(user_dataset), "--libraries", "pymc", "--samplers", "nutpie", "pymc",
             *TINY, "--jobs", "1", "--output-dir", str(output))
     process = subprocess.Popen([sys.executable, str(ROOT / "run_benchmark.py"), *args],
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + 600
-    while not run_folders(output) and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.5)
+    while not fit_in_progress(output) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert len(run_folders(output)) == 1, "the first fit should have completed before the kill"
+    assert fit_in_progress(output), "the kill should have come while pymc:pymc was fitting"
+    assert run_folders(output) == before
     resumed = run_cli(*args)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     lines = [line for line in resumed.stdout.splitlines() if "tiny seed" in line]
     assert sum("(reused)" in line for line in lines) == 1
-    assert len(run_folders(output)) == 2
+    assert len(run_folders(output)) == len(before) + 1
     assert not [p for p in (output / "tiny").iterdir() if ".tmp" in p.name]
 
 

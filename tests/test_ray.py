@@ -28,8 +28,15 @@ from mmm_param_recovery.data_generator import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+TUNE, DRAWS = 30, 20  # PyMC's NUTS at its deepest trees early in warm-up: each step counts
 TINY = ("--datasets", "basic", "--libraries", "pymc", "--samplers", "pymc", "--chains", "1",
-        "--tune", "60", "--draws", "30", "--seed", "3")
+        "--tune", str(TUNE), "--draws", str(DRAWS), "--seed", "3")
+
+
+def tiny_spec(folder: Path, seed: int):
+    """The spec of one tiny one-core pymc:pymc fit of the dataset saved in ``folder``."""
+    return make_fit_spec("pymc:pymc", dataset_ref("basic", folder), chains=1, draws=DRAWS,
+                         tune=TUNE, seed=seed, cores=1, timeout_seconds=300)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -80,8 +87,7 @@ def _kill_the_worker_once(killed: list[int]) -> None:
 def test_a_worker_killed_mid_fit_is_retried_not_hung(tmp_path):
     folder = tmp_path / "basic" / "data_seed3"
     save_dataset(generate_mmm_dataset(get_preset_config("basic", seed=3)), folder)
-    spec = make_fit_spec("pymc:pymc", dataset_ref("basic", folder), chains=1, draws=30,
-                         tune=60, seed=3, cores=1, timeout_seconds=300)
+    spec = tiny_spec(folder, seed=3)
     executor = executors.RayExecutor(None, n_fits=1)
     killed: list[int] = []
     try:
@@ -123,8 +129,7 @@ def test_ray_address_needs_the_ray_executor(tmp_path):
 def test_a_shipped_fit_needs_no_storage_in_common_and_is_checked_before_commit(tmp_path):
     folder = tmp_path / "driver" / "basic" / "data_seed3"
     save_dataset(generate_mmm_dataset(get_preset_config("basic", seed=3)), folder)
-    spec = make_fit_spec("pymc:pymc", dataset_ref("basic", folder), chains=1, draws=30,
-                         tune=60, seed=3, cores=1, timeout_seconds=300)
+    spec = tiny_spec(folder, seed=3)
     packed = shipping.pack_folder(folder)
     shutil.rmtree(folder)  # the worker cannot read the driver's dataset folder
     shipped = shipping.fit_and_ship(spec, packed, force=False)
@@ -143,7 +148,7 @@ def test_a_shipped_fit_needs_no_storage_in_common_and_is_checked_before_commit(t
     good = shipping.commit_shipped(shipped["run"], tmp_path / "out", spec, result)
     assert good.status == "ok" and good.run_dir.parent == tmp_path / "out" / "basic"
     run = storage.load_run(good.run_dir, expected_key=result.run_key)
-    assert run.posterior().posterior.sizes["draw"] == 30
+    assert run.posterior().posterior.sizes["draw"] == DRAWS
 
 
 @pytest.fixture
@@ -177,8 +182,7 @@ def test_a_plan_runs_across_two_nodes(two_node_cluster, tmp_path):
     for seed in (3, 4):
         folder = tmp_path / "basic" / f"data_seed{seed}"
         save_dataset(generate_mmm_dataset(get_preset_config("basic", seed=seed)), folder)
-        specs.append(make_fit_spec("pymc:pymc", dataset_ref("basic", folder), chains=1,
-                                   draws=30, tune=60, seed=seed, cores=1, timeout_seconds=300))
+        specs.append(tiny_spec(folder, seed))
     executor = executors.RayExecutor(two_node_cluster, n_fits=2)  # shared storage: /tmp
     assert len([node for node in ray.nodes() if node["Alive"]]) == 2
     results: list = [None, None]
