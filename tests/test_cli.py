@@ -156,7 +156,7 @@ def fit_in_progress(output: Path) -> bool:
 
 @pytest.mark.slow
 def test_resume_after_kill(tmp_path, first_run, user_dataset):
-    """SIGKILL a run while its second fit samples (its first, copied from ``first_run``, is
+    """SIGKILL a run once its second fit's child runs (its first, copied from ``first_run``, is
     complete); the re-run reuses the complete fit, fits the killed one, leaves no staging."""
     output = tmp_path / "results"
     shutil.copytree(first_run[0], output)
