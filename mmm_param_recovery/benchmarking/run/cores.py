@@ -21,6 +21,40 @@ from collections.abc import Callable
 POLL_SECONDS = 0.2
 
 
+class Turns:
+    """First come, first served waits under one ``threading.Condition`` (``changed``):
+    true while anyone waits."""
+
+    def __init__(self, changed: threading.Condition) -> None:
+        self._changed = changed
+        self._queue: deque[int] = deque()  # tickets, first asked first
+        self._tickets = itertools.count()
+
+    def __bool__(self) -> bool:
+        return bool(self._queue)
+
+    def wait(self, blocked: Callable[[], bool], should_stop: Callable[[], bool],
+             on_wait: Callable[[], None] = lambda: None) -> bool:
+        """Holding ``changed``: wait until every earlier caller is served and ``blocked()``
+        is false (True), or ``should_stop()`` turned true first (False). ``on_wait`` is
+        called once if the caller has to wait."""
+        ticket = next(self._tickets)
+        self._queue.append(ticket)
+        waited = False
+        try:
+            while self._queue[0] != ticket or blocked():
+                if should_stop():
+                    return False
+                if not waited:
+                    waited = True
+                    on_wait()
+                self._changed.wait(POLL_SECONDS)
+            return True
+        finally:
+            self._queue.remove(ticket)
+            self._changed.notify_all()
+
+
 class CorePool:
     """``capacity`` cores handed out to fits; ``peak_in_use`` is the most ever held."""
 
@@ -30,9 +64,8 @@ class CorePool:
         self.capacity = capacity
         self.peak_in_use = 0
         self._in_use = 0
-        self._waiting_to_sample: deque[int] = deque()  # tickets, first asked first
-        self._tickets = itertools.count()
         self._changed = threading.Condition()
+        self._waiting_to_sample = Turns(self._changed)
 
     def _take(self, n: int) -> None:
         self._in_use += n
@@ -55,19 +88,11 @@ class CorePool:
         wanted = min(wanted, self.capacity)
         with self._changed:
             self._in_use -= held
-            ticket = next(self._tickets)
-            self._waiting_to_sample.append(ticket)
-            try:
-                while (self._waiting_to_sample[0] != ticket
-                       or self._in_use + wanted > self.capacity):
-                    if should_stop():
-                        return False
-                    self._changed.wait(POLL_SECONDS)
-                self._take(wanted)
-                return True
-            finally:
-                self._waiting_to_sample.remove(ticket)
-                self._changed.notify_all()
+            if not self._waiting_to_sample.wait(
+                    lambda: self._in_use + wanted > self.capacity, should_stop):
+                return False
+            self._take(wanted)
+            return True
 
     def release(self, n: int) -> None:
         """Give back ``n`` cores."""

@@ -10,17 +10,14 @@ so a lone fit always starts). Fits start in the order they asked.
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections import deque
 from collections.abc import Callable
 
 import psutil
 
 from mmm_param_recovery.benchmarking.fitters.registry import MEMORY_FRACTION, get_fitter
+from mmm_param_recovery.benchmarking.run.cores import Turns
 from mmm_param_recovery.benchmarking.run.specs import FitSpec
-
-POLL_SECONDS = 0.2
 
 
 def estimated_peak_bytes(spec: FitSpec) -> int:
@@ -42,9 +39,8 @@ class MemoryBudget:
         self.limit_bytes = limit_bytes
         self.peak_reserved = 0
         self._reserved = 0
-        self._queue: deque[int] = deque()
-        self._tickets = itertools.count()
         self._changed = threading.Condition()
+        self._turns = Turns(self._changed)
 
     def reserve(self, n_bytes: int, should_stop: Callable[[], bool],
                 on_wait: Callable[[], None] = lambda: None) -> bool:
@@ -52,24 +48,13 @@ class MemoryBudget:
         reserved); True once reserved, False (nothing reserved) if ``should_stop`` turned
         true first. ``on_wait`` is called once if the fit has to wait."""
         with self._changed:
-            ticket = next(self._tickets)
-            self._queue.append(ticket)
-            waited = False
-            try:
-                while self._queue[0] != ticket or (
-                        self._reserved and self._reserved + n_bytes > self.limit_bytes):
-                    if should_stop():
-                        return False
-                    if not waited:
-                        waited = True
-                        on_wait()
-                    self._changed.wait(POLL_SECONDS)
-                self._reserved += n_bytes
-                self.peak_reserved = max(self.peak_reserved, self._reserved)
-                return True
-            finally:
-                self._queue.remove(ticket)
-                self._changed.notify_all()
+            if not self._turns.wait(
+                    lambda: self._reserved > 0 and self._reserved + n_bytes > self.limit_bytes,
+                    should_stop, on_wait):
+                return False
+            self._reserved += n_bytes
+            self.peak_reserved = max(self.peak_reserved, self._reserved)
+            return True
 
     def release(self, n_bytes: int) -> None:
         """Give back ``n_bytes`` reserved by ``reserve``."""
